@@ -1,0 +1,3 @@
+"""rpdash: operate RunPod serverless endpoints from a terminal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from rpdash.cli import main
+
+raise SystemExit(main())
