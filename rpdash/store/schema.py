@@ -1,0 +1,74 @@
+"""The history database's schema, as a list of migrations.
+
+``PRAGMA user_version`` holds how many migrations a file has had; opening a file applies
+the missing ones, in order, each in its own transaction. Never edit a released step: add
+a new one at the end.
+
+Why the shapes:
+- ``jobs`` is an ordinary rowid table (outputs can be megabytes; a WITHOUT ROWID table
+  would carry them inside its primary-key b-tree). ``job_id`` is its primary key.
+- ``jobs_recent`` serves ``recent()`` newest first (an index on ``submitted_at`` carries the
+  rowid, so ``ORDER BY submitted_at DESC, rowid DESC`` reads the index in order, no sort);
+  ``jobs_endpoint_recent`` the same for one endpoint; ``jobs_active`` is a partial index
+  holding only the live jobs, so ``active()`` stays small however long the history gets.
+- ``chunks`` is WITHOUT ROWID: stream chunks are mostly small (tokens) and read by
+  (job_id, seq) ranges, which is exactly its primary key; no second index to maintain on
+  the hot path.
+"""
+
+from __future__ import annotations
+
+#: Statuses after which a job never changes (JobStatus.terminal). Spelled out here because
+#: SQL must match the partial index's WHERE clause word for word to use it.
+TERMINAL_SQL = "('COMPLETED','FAILED','CANCELLED','TIMED_OUT')"
+ACTIVE_WHERE = f"status NOT IN {TERMINAL_SQL} AND expired = 0"
+
+MIGRATIONS: list[tuple[str, ...]] = [
+    # 1: jobs, status log, stream chunks
+    (
+        """
+        CREATE TABLE jobs (
+            job_id        TEXT PRIMARY KEY,
+            endpoint_id   TEXT NOT NULL,
+            status        TEXT NOT NULL,
+            mode          TEXT NOT NULL DEFAULT 'run',
+            input         TEXT,              -- JSON
+            submitted_at  REAL NOT NULL,     -- epoch seconds
+            updated_at    REAL NOT NULL,
+            finished_at   REAL,
+            delay_ms      INTEGER,
+            execution_ms  INTEGER,
+            retries       INTEGER NOT NULL DEFAULT 0,
+            progress      TEXT,              -- JSON, latest IN_PROGRESS output
+            output        TEXT,              -- JSON, final output
+            error         TEXT,
+            worker_id     TEXT,
+            expired       INTEGER NOT NULL DEFAULT 0,
+            chunk_count   INTEGER NOT NULL DEFAULT 0,
+            raw           TEXT,              -- JSON, last answer from the API
+            extra         TEXT               -- JSON, JobRecord.extra
+        )
+        """,
+        "CREATE INDEX jobs_recent ON jobs(submitted_at)",
+        "CREATE INDEX jobs_endpoint_recent ON jobs(endpoint_id, submitted_at)",
+        f"CREATE INDEX jobs_active ON jobs(submitted_at) WHERE {ACTIVE_WHERE}",
+        """
+        CREATE TABLE status_log (
+            job_id  TEXT NOT NULL,
+            at      REAL NOT NULL,
+            status  TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX status_log_job ON status_log(job_id, at)",
+        """
+        CREATE TABLE chunks (
+            job_id  TEXT NOT NULL,
+            seq     INTEGER NOT NULL,
+            output  TEXT,                    -- JSON
+            PRIMARY KEY (job_id, seq)
+        ) WITHOUT ROWID
+        """,
+    ),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
