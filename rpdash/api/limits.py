@@ -1,0 +1,227 @@
+"""Client-side pacing, concurrency bounds, backoff and ``Retry-After`` for the RunPod client.
+
+Why our own limiter and not ``aiolimiter``: ``aiolimiter.AsyncLimiter`` measures time with
+``loop.time()`` and wakes waiters with ``loop.call_later``, so it cannot follow an injected
+``Clock``; under a ``FakeClock`` it would either sleep for real or never refill. It is also a
+leaky bucket that lets a full bucket plus the refill through in one window (up to twice the
+rate over 10 s). The limiter here is a *sliding-window log* on the injected clock: it keeps the
+grant times of the last ``limit`` requests and lets a new one go only when the oldest of them
+is at least ``period`` seconds old. That is exact ("never more than N in any 10 s"), O(1) per
+request, and every wait goes through ``Clock.sleep``.
+
+Limits come from runpod-api.md section 7.1 (per user, per endpoint, per operation). The table
+lists ``/status``, ``/status-sync`` and ``/stream`` on one row; we count them together, which
+is the conservative reading. ``/health`` and ``/retry`` are not listed: we pick our own values
+(health 1000/10 s, retry like cancel), a choice, not a documented fact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+from rpdash.core.clock import Clock
+
+#: Longest we ever wait because a server said ``Retry-After`` (seconds).
+RETRY_AFTER_CAP = 60.0
+#: Exponential backoff: first delay, ceiling, and the random jitter added on top (seconds).
+BACKOFF_INITIAL = 0.5
+BACKOFF_MAX = 20.0
+BACKOFF_JITTER = 0.5
+#: Default bound on requests in flight through one client (long-polls included).
+DEFAULT_MAX_CONCURRENCY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class OpLimit:
+    """``requests`` per ``period`` seconds and at most ``concurrent`` in flight (None: no cap)."""
+
+    requests: int
+    period: float = 10.0
+    concurrent: int | None = None
+
+
+#: Pacing group of each operation -> its documented limit (section 7.1).
+OP_GROUP: dict[str, str] = {
+    "run": "run",
+    "runsync": "runsync",
+    "status": "status",
+    "status-sync": "status",
+    "stream": "status",
+    "cancel": "cancel",
+    "retry": "retry",
+    "purge-queue": "purge-queue",
+    "health": "health",
+}
+
+DEFAULT_LIMITS: dict[str, OpLimit] = {
+    "run": OpLimit(1000, 10.0, 200),
+    "runsync": OpLimit(2000, 10.0, 400),
+    "status": OpLimit(2000, 10.0, 400),
+    "cancel": OpLimit(100, 10.0, 20),
+    "purge-queue": OpLimit(2, 10.0, None),
+    # not documented: our own conservative choices
+    "retry": OpLimit(100, 10.0, 20),
+    "health": OpLimit(1000, 10.0, 50),
+}
+
+
+class SlidingWindow:
+    """At most ``limit`` grants in any ``period`` seconds of ``clock`` time.
+
+    A slot is reserved before sleeping, so concurrent callers queue up in order and a caller
+    cancelled while waiting only wastes its own slot (conservative, never over the limit).
+    """
+
+    __slots__ = ("limit", "period", "_clock", "_grants")
+
+    def __init__(self, limit: int, period: float, clock: Clock) -> None:
+        if limit < 1 or period <= 0:
+            raise ValueError("limit must be >= 1 and period > 0")
+        self.limit = limit
+        self.period = period
+        self._clock = clock
+        self._grants: deque[float] = deque()
+
+    def reserve(self) -> float:
+        """Reserve the next slot; return how long to wait before using it (0: go now)."""
+        now = self._clock.now()
+        grants = self._grants
+        if len(grants) < self.limit:
+            at = now
+        else:
+            at = max(now, grants.popleft() + self.period)
+        if grants and grants[-1] > at:  # keep the log ordered (a later caller never jumps ahead)
+            at = grants[-1]
+        grants.append(at)
+        return at - now
+
+    async def acquire(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await self._clock.sleep(delay)
+
+
+class _Slot:
+    """Async context manager: operation concurrency cap, then the rate window, then the global
+    bound. The rate wait happens while holding only the operation's own cap, so a slow
+    operation (purge: 2 per 10 s) never holds a global slot while it waits."""
+
+    __slots__ = ("_sem", "_window", "_global")
+
+    def __init__(
+        self,
+        sem: asyncio.Semaphore | None,
+        window: SlidingWindow | None,
+        global_sem: asyncio.Semaphore,
+    ) -> None:
+        self._sem = sem
+        self._window = window
+        self._global = global_sem
+
+    async def __aenter__(self) -> None:
+        sem = self._sem
+        if sem is not None:
+            await sem.acquire()
+        try:
+            if self._window is not None:
+                await self._window.acquire()
+            await self._global.acquire()
+        except BaseException:
+            if sem is not None:
+                sem.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._global.release()
+        if self._sem is not None:
+            self._sem.release()
+
+
+class Pacer:
+    """Per (endpoint, operation group) rate windows and concurrency caps, plus one global
+    bound on requests in flight. ``enabled=False`` keeps only the global bound."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        enabled: bool = True,
+        limits: dict[str, OpLimit] | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    ) -> None:
+        self._clock = clock
+        self.enabled = enabled
+        self.limits = dict(DEFAULT_LIMITS if limits is None else limits)
+        self.max_concurrency = max_concurrency
+        self._global: asyncio.Semaphore | None = None
+        self._slots: dict[tuple[str, str], _Slot] = {}
+
+    def slot(self, endpoint_id: str, op: str) -> _Slot:
+        """The guard for one request of ``op`` on ``endpoint_id`` (cached: cheap to call)."""
+        key = (endpoint_id, op)
+        s = self._slots.get(key)
+        if s is None:
+            group = OP_GROUP.get(op, op)
+            gkey = (endpoint_id, "#" + group)
+            s = self._slots.get(gkey)
+            if s is None:
+                s = self._slots[gkey] = self._make(group)
+            self._slots[key] = s
+        return s
+
+    def _make(self, group: str) -> _Slot:
+        if self._global is None:
+            self._global = asyncio.Semaphore(self.max_concurrency)
+        lim = self.limits.get(group) if self.enabled else None
+        if lim is None:
+            return _Slot(None, None, self._global)
+        sem = asyncio.Semaphore(lim.concurrent) if lim.concurrent else None
+        return _Slot(sem, SlidingWindow(lim.requests, lim.period, self._clock), self._global)
+
+
+def backoff_delay(attempt: int, *, rng: random.Random | None = None) -> float:
+    """Delay before retry number ``attempt`` (1-based): exponential, capped, plus jitter so
+    that many clients failing together do not come back together."""
+    r = (rng or random).random()
+    return min(BACKOFF_MAX, BACKOFF_INITIAL * (2 ** max(0, attempt - 1))) + r * BACKOFF_JITTER
+
+
+def retry_after_delay(
+    retry_after: float | None, attempt: int, *, rng: random.Random | None = None
+) -> float:
+    """Delay after a 429: the server's ``Retry-After`` (capped at ``RETRY_AFTER_CAP``) with a
+    little jitter, or exponential backoff when the server gave none."""
+    if retry_after is None:
+        return backoff_delay(attempt, rng=rng)
+    r = (rng or random).random()
+    return min(RETRY_AFTER_CAP, max(0.0, retry_after)) + r * 0.1 * BACKOFF_JITTER
+
+
+def parse_retry_after(value: str | None, now_wall: float) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP-date (RFC 9110 10.2.3).
+    Garbage gives None (the caller then backs off on its own); past dates give 0."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        secs = float(value)
+    except ValueError:
+        pass
+    else:
+        if secs != secs or secs in (float("inf"), float("-inf")):
+            return None
+        return max(0.0, secs)
+    try:
+        dt = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if dt is None:
+        return None
+    try:
+        return max(0.0, dt.timestamp() - now_wall)
+    except (OverflowError, OSError, ValueError):
+        return None
