@@ -14,6 +14,10 @@ Why the shapes:
 - ``chunks`` is WITHOUT ROWID: stream chunks are mostly small (tokens) and read by
   (job_id, seq) ranges, which is exactly its primary key; no second index to maintain on
   the hot path.
+- ``health_samples`` (step 2) is WITHOUT ROWID keyed by (endpoint_id, at): samples are
+  small, written every few seconds and read as time ranges of one endpoint, which is the
+  primary key's order; ``jobs_endpoint_finished`` serves the metrics window ("jobs of this
+  endpoint that finished in the last hour") without scanning the history.
 """
 
 from __future__ import annotations
@@ -68,6 +72,27 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (job_id, seq)
         ) WITHOUT ROWID
         """,
+    ),
+    # 2: health samples (charts that survive restarts), finished-jobs index (metrics windows)
+    (
+        """
+        CREATE TABLE health_samples (
+            endpoint_id     TEXT NOT NULL,
+            at              REAL NOT NULL,   -- epoch seconds
+            in_queue        INTEGER NOT NULL DEFAULT 0,
+            in_progress     INTEGER NOT NULL DEFAULT 0,
+            completed       INTEGER NOT NULL DEFAULT 0,   -- cumulative, as /health says
+            failed          INTEGER NOT NULL DEFAULT 0,
+            retried         INTEGER NOT NULL DEFAULT 0,
+            w_idle          INTEGER NOT NULL DEFAULT 0,
+            w_initializing  INTEGER NOT NULL DEFAULT 0,
+            w_running       INTEGER NOT NULL DEFAULT 0,
+            w_throttled     INTEGER NOT NULL DEFAULT 0,
+            w_unhealthy     INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (endpoint_id, at)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX jobs_endpoint_finished ON jobs(endpoint_id, finished_at)",
     ),
 ]
 
