@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rpdash.sim.engine import EndpointConfig, Engine
+    from rpdash.sim.control import ControlPlane
     from rpdash.sim.faults import Faults, FaultSpec
     from rpdash.sim.scenarios import get_scenario, scenario_names
     from rpdash.sim.server import SimServer, create_app, serve
@@ -21,6 +22,7 @@ _EXPORTS = {
     "Engine": "rpdash.sim.engine",
     "EndpointConfig": "rpdash.sim.engine",
     "Faults": "rpdash.sim.faults",
+    "ControlPlane": "rpdash.sim.control",
     "FaultSpec": "rpdash.sim.faults",
     "get_scenario": "rpdash.sim.scenarios",
     "scenario_names": "rpdash.sim.scenarios",

@@ -88,7 +88,7 @@ from typing import Any
 
 from rpdash.core.clock import Clock, RealClock
 from rpdash.sim.limits import RateLimiter
-from rpdash.sim.worker import HANDLERS, MISSING, Step, handler_error, plan
+from rpdash.sim.worker import HANDLERS, MISSING, RUNPOD_VERSION, Step, handler_error, plan
 
 log = logging.getLogger("rpdash.sim")
 
@@ -117,6 +117,8 @@ EXEC_TIMEOUT_RANGE_MS = (5_000, 7 * 24 * 3600 * 1000)
 TTL_RANGE_MS = (10_000, 7 * 24 * 3600 * 1000)
 QUEUE_LIMIT_MIN = 50
 QUEUE_LIMIT_PER_WORKER = 500
+#: the image the simulated workers run (shown in worker lists and log lines)
+SIM_IMAGE = "runpod/mock-worker:1.1.0"
 CRASH_ERROR = "worker exited unexpectedly (exit code 1) while running this job"
 
 _KEEP: Any = object()  # "leave the output as it is"
@@ -184,6 +186,8 @@ class EndpointConfig:
             raise ValueError("need 0 <= workers_min <= workers_max")
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
+        if self.id == "serverless":  # the control plane's path (/v2/serverless) shadows it
+            raise ValueError('"serverless" is reserved by the control plane; pick another id')
         if min(self.cold_start, self.idle_timeout, self.pickup_delay, self.unhealthy_time) < 0:
             raise ValueError("durations must be >= 0")
 
@@ -306,6 +310,8 @@ class SimEndpoint:
         self.submitted = 0
         self.dispatch_ev: _Event | None = None
         self.logs: deque[dict[str, Any]] = deque(maxlen=2000)
+        #: futures of log tails (control plane SSE) waiting for the next line
+        self.log_waiters: list[asyncio.Future[None]] = []
 
 
 def _ms(seconds: float) -> int:
@@ -343,6 +349,8 @@ class Engine:
         self._traffic: list[TrafficSpec] = []
         self.limiter = RateLimiter(self.now, enabled=rate_limits)
         self.events_processed = 0
+        #: sequence of log lines, over all endpoints (the control plane's SSE event ids)
+        self._log_seq = itertools.count(1)
         #: exceptions raised by event callbacks (a bug if not empty; tests check it)
         self.errors: list[BaseException] = []
 
@@ -495,6 +503,7 @@ class Engine:
         for ep in self._eps.values():
             for job in ep.jobs.values():
                 self._notify(job)
+            self._wake_logs(ep)
         self._loop = None
 
     def reset(self) -> None:
@@ -599,6 +608,7 @@ class Engine:
             w.gen += 1
         ep.workers.clear()
         self.cancel_event(ep.dispatch_ev)
+        self._wake_logs(ep)
 
     def endpoint(self, endpoint_id: str) -> SimEndpoint:
         ep = self._eps.get(endpoint_id)
@@ -1118,6 +1128,7 @@ class Engine:
         cold = ep.cfg.cold_start
         if ep.cfg.cold_start_jitter > 0:
             cold += self._rng.uniform(0, ep.cfg.cold_start_jitter)
+        self._log(ep, w, "info", f"Pulling image {SIM_IMAGE}")
         self._log(ep, w, "info", "worker initializing (pulling image, loading)")
         self.schedule(cold, self._on_ready, ep, w, w.gen)
 
@@ -1131,6 +1142,8 @@ class Engine:
             return
         w.ready_at = self.now()
         w.refresh_pending = False
+        self._log(ep, w, "info", f"--- Starting Serverless Worker |  Version {RUNPOD_VERSION} ---",
+                  source="container")  # fmt: skip
         self._log(ep, w, "info", "worker ready")
         self._became_idle(ep, w)
         if ep.in_queue:
@@ -1157,6 +1170,7 @@ class Engine:
 
     def _on_unhealthy_over(self, ep: SimEndpoint, w: SimWorker, gen: int) -> None:
         if w.gen == gen:
+            self._log(ep, w, "info", "unhealthy worker removed")
             self._remove_worker(ep, w)
 
     def _crash(self, ep: SimEndpoint, w: SimWorker) -> None:
@@ -1182,8 +1196,23 @@ class Engine:
         self._initialize(ep, w)
 
     def _log(self, ep: SimEndpoint, w: SimWorker, level: str, message: str,
-             job_id: str | None = None) -> None:  # fmt: skip
+             job_id: str | None = None, *, source: str | None = None) -> None:  # fmt: skip
+        """One log line of worker ``w``. ``source`` is REST v2's: "container" (what the
+        handler process prints; by default every line about a job) or "system" (the pod's
+        lifecycle). ``seq`` orders lines over the whole engine (SSE event ids)."""
         entry = {"ts": self.wall(), "level": level, "message": message,
-                 "workerId": w.id, "jobId": job_id}  # fmt: skip
+                 "workerId": w.id, "jobId": job_id, "seq": next(self._log_seq),
+                 "source": source or ("container" if job_id else "system")}  # fmt: skip
         w.logs.append(entry)
         ep.logs.append(entry)
+        if ep.log_waiters:
+            self._wake_logs(ep)
+
+    @staticmethod
+    def _wake_logs(ep: SimEndpoint) -> None:
+        ws = ep.log_waiters
+        if ws:
+            ep.log_waiters = []
+            for f in ws:
+                if not f.done():
+                    f.set_result(None)

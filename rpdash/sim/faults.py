@@ -30,6 +30,8 @@ from typing import Any
 OPERATIONS = (
     "run", "runsync", "status", "status-sync", "stream", "cancel", "retry", "purge-queue",
     "health",
+    # control plane (sim/control.py): REST v2 endpoint list/get, worker list, log tails, GraphQL
+    "serverless", "workers", "logs", "graphql",
 )  # fmt: skip
 ANY = "*"
 

@@ -42,7 +42,13 @@ Choices where runpod-api.md says [unconfirmed]
   ``/_sim/faults`` (GET, POST, DELETE), ``/_sim/scenario`` (GET, POST ``{"name"}``),
   ``/_sim/endpoints`` (GET, POST config), ``/_sim/endpoints/{id}`` (GET, POST changes,
   DELETE), ``/_sim/endpoints/{id}/workers`` (GET), ``/_sim/endpoints/{id}/logs``
-  (GET ``?worker=&tail=``), ``/_sim/rate-limits`` (GET, POST), ``/_sim/stats`` (GET).
+  (GET ``?worker=&tail=``), ``/_sim/rate-limits`` (GET, POST), ``/_sim/stats`` (GET),
+  ``/_sim/control`` (GET, POST knobs of the control plane; see control.py).
+
+Control plane on the same port (control.py): ``/v2/serverless``, ``/v2/serverless/{id}``,
+``/v2/serverless/{id}/workers``, ``/v2/serverless/{id}/workers/{worker}/logs`` (SSE) and
+``/graphql``; a control client uses :attr:`SimServer.url` as its base (RunPod's is
+``https://api.runpod.io``). ``serverless`` is therefore not usable as an endpoint id.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ from urllib.parse import parse_qs
 
 from rpdash.core.clock import Clock, RealClock, ScaledClock
 from rpdash.core.errors import ConfigError
+from rpdash.sim.control import ControlPlane
 from rpdash.sim.engine import TERMINAL, EndpointConfig, Engine, SimError
 from rpdash.sim.faults import OK, Decision, FaultSpec, Faults
 from rpdash.sim.scenarios import Scenario, apply_scenario, get_scenario, scenario_names
@@ -173,6 +180,8 @@ class SimApp:
         self._key = api_key.encode() if api_key is not None else None
         self.scenario = scenario
         self.requests = 0
+        #: the control plane (REST v2 /v2/serverless..., /graphql) on the same port
+        self.control = ControlPlane(engine)
         self._handlers: dict[str, Callable[..., Awaitable[Any]]] = {
             "run": self._run,
             "runsync": self._runsync,
@@ -202,7 +211,12 @@ class SimApp:
         self.requests += 1
         path: str = scope["path"]
         if path.startswith("/v2/"):
-            await self._v2(scope, receive, send, path)
+            if path.startswith("/v2/serverless") and (len(path) == 14 or path[14] == "/"):
+                await self.control.handle_rest(self, scope, receive, send, path)
+            else:
+                await self._v2(scope, receive, send, path)
+        elif path == "/graphql":
+            await self.control.handle_graphql(self, scope, receive, send)
         elif path.startswith("/_sim/"):
             await self._admin(scope, receive, send, path)
         else:
@@ -547,6 +561,11 @@ class SimApp:
                     engine.limiter.restore_defaults()
             if method in ("GET", "POST", "PUT"):
                 return engine.limiter.snapshot()
+        elif head == "control" and len(parts) == 1:
+            if method in ("POST", "PUT"):
+                return self.control.configure(body)
+            if method == "GET":
+                return self.control.snapshot()
         elif head == "stats" and len(parts) == 1 and method == "GET":
             return {**engine.stats(), "requests": self.requests, "faults_injected": faults.injected}
         raise _HttpError(404, f"no admin route {method} /_sim/{'/'.join(parts)}")
@@ -721,6 +740,17 @@ class SimServer:
         return f"{self.url}/v2"
 
     @property
+    def control_url(self) -> str:
+        """Base of the control plane (REST v2 under ``/v2/serverless``, ``/graphql``): the
+        same origin as the data plane here; ``https://api.runpod.io`` at RunPod."""
+        return self.url
+
+    @property
+    def control(self) -> ControlPlane:
+        """The control plane's knobs (change them through :meth:`call`)."""
+        return self.app.control
+
+    @property
     def endpoints(self) -> list[str]:
         """Endpoint ids served now (the scenario's, plus/minus admin changes)."""
         return list(self.call(self.engine.endpoint_ids))
@@ -878,7 +908,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
                 auth += ", REACHABLE FROM OTHER HOSTS"
             print(
                 f"rpdash sim: {sim.base_url} (scenario {sim.scenario.name}: "
-                f"{', '.join(sim.endpoints)}; {auth}{scale}). Ctrl+C stops.",
+                f"{', '.join(sim.endpoints)}; {auth}{scale}; control plane at "
+                f"{sim.control_url}/v2/serverless and /graphql). Ctrl+C stops.",
                 flush=True,
             )
 

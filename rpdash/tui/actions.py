@@ -1,0 +1,198 @@
+"""The one registry of user actions.
+
+Each :class:`ActionSpec` becomes a Textual ``Binding`` with an ``id`` (so a user's
+``[keymap]`` can remap it through ``App.set_keymap``), appears in the footer when ``show``,
+is listed by the ``?`` help screen, and is offered by the command palette. Widgets and
+screens take their ``BINDINGS`` from :func:`bindings_for` instead of writing their own, so
+these five places can never disagree.
+
+``destructive`` actions (cancel, retry, purge) and the other ones that change something on
+RunPod (submit: the Session refuses it in read-only mode too) are hidden by
+``check_action`` when rpdash runs ``--readonly``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+#: where an action lives; the scope decides which widget's BINDINGS carry it
+SCOPES = {
+    "app": "Everywhere",
+    "health": "Endpoints pane",
+    "jobs": "Jobs pane",
+    "output": "Output pane",
+    "submit": "Submit form",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    id: str  # binding id, the name used in [keymap]
+    keys: str  # default keys, comma separated, Textual key names
+    action: str  # Textual action string, run in the namespace of the scope's node
+    description: str  # short, for the footer
+    scope: str = "app"
+    help: str = ""  # longer, for the help screen and the palette
+    show: bool = True  # in the footer
+    destructive: bool = False  # asks first; hidden in read-only mode
+    writes: bool = False  # changes something on RunPod; hidden in read-only mode
+    palette: bool = True  # offered by the command palette
+    priority: bool = False
+    key_display: str | None = None
+
+    @property
+    def readonly_hidden(self) -> bool:
+        return self.destructive or self.writes
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    # ---------------------------------------------------------------- everywhere
+    ActionSpec("quit", "q", "quit", "Quit", help="Leave rpdash (jobs keep running on RunPod)"),
+    ActionSpec("help", "question_mark", "help", "Help", key_display="?",
+               help="Show every key binding"),
+    ActionSpec("palette", "ctrl+p", "command_palette", "Palette", show=False, palette=False,
+               priority=True, help="Search every action by name"),
+    ActionSpec("command", "colon", "command_line", "Cmd", key_display=":", show=False,
+               help=":watch ID, :ep NAME, :jobs, :submit, :purge, :filter TEXT, :q"),
+    ActionSpec("refresh", "ctrl+r", "refresh_now", "Refresh", show=False,
+               help="Poll health and job status now"),
+    ActionSpec("pause", "p", "toggle_pause", "Pause", help="Pause or resume live refresh"),
+    ActionSpec("new_job", "n", "new_job", "New", help="Open the submit form"),
+    ActionSpec("pane_health", "1", "focus_pane('health')", "Endpoints", show=False,
+               help="Go to the endpoints pane"),
+    ActionSpec("pane_jobs", "2", "focus_pane('jobs')", "Jobs", show=False,
+               help="Go to the jobs pane"),
+    ActionSpec("pane_output", "3", "focus_pane('output')", "Output", show=False,
+               help="Go to the output pane"),
+    ActionSpec("pane_submit", "4", "focus_pane('submit')", "Submit", show=False,
+               help="Go to the submit form"),
+    ActionSpec("next_pane", "tab", "focus_next", "Next pane", show=False, palette=False,
+               help="Move to the next pane or field"),
+    ActionSpec("prev_pane", "shift+tab", "focus_previous", "Prev pane", show=False,
+               palette=False, help="Move to the previous pane or field"),
+    # ---------------------------------------------------------------- endpoints pane
+    ActionSpec("endpoint_jobs", "enter", "show_endpoint_jobs", "Its jobs", scope="health",
+               help="Show only this endpoint's jobs"),
+    ActionSpec("endpoint_current", "u", "make_current", "Use", scope="health",
+               help="Make this endpoint the current one (submit form, jobs filter)"),
+    ActionSpec("purge", "ctrl+d", "purge", "Purge queue", scope="health", destructive=True,
+               help="Remove every queued job of this endpoint (asks for its name)"),
+    ActionSpec("health_down", "j", "cursor_down", "Down", scope="health", show=False,
+               palette=False),
+    ActionSpec("health_up", "k", "cursor_up", "Up", scope="health", show=False,
+               palette=False),
+    # ---------------------------------------------------------------- jobs pane
+    ActionSpec("filter", "slash", "filter", "Filter", scope="jobs", key_display="/",
+               help="Filter jobs by id, endpoint, status or progress"),
+    ActionSpec("clear", "escape", "clear", "Clear", scope="jobs", show=False,
+               help="Clear the filter and the marks"),
+    ActionSpec("job_open", "enter", "open_job", "Output", scope="jobs", show=False,
+               help="Show the selected job in the output pane"),
+    ActionSpec("cancel", "ctrl+d", "cancel", "Cancel", scope="jobs", destructive=True,
+               help="Cancel the selected or marked jobs (asks first)"),
+    ActionSpec("retry", "r", "retry", "Retry", scope="jobs", destructive=True,
+               help="Retry the selected failed or timed-out job"),
+    ActionSpec("edit", "e", "edit", "Edit", scope="jobs",
+               help="Copy the selected job's input into the submit form"),
+    ActionSpec("follow_job", "l", "follow_job", "Follow", scope="jobs", show=False,
+               help="Follow the selected job's output"),
+    ActionSpec("mark", "space", "mark", "Mark", scope="jobs", help="Mark a job for bulk cancel"),
+    ActionSpec("copy_id", "c", "copy_id", "Copy id", scope="jobs", show=False,
+               help="Copy the selected job id to the clipboard"),
+    ActionSpec("raw", "y", "raw", "Raw", scope="jobs", show=False,
+               help="Show the selected job as JSON"),
+    ActionSpec("sort_status", "S", "sort('status')", "Sort status", scope="jobs", show=False,
+               key_display="S", help="Sort jobs by status (what needs attention first)"),
+    ActionSpec("sort_age", "A", "sort('age')", "Sort age", scope="jobs", show=False,
+               key_display="A", help="Sort jobs by age (newest first)"),
+    ActionSpec("scope_jobs", "a", "toggle_scope", "All/current", scope="jobs", show=False,
+               help="Show the jobs of all endpoints or of the current one"),
+    ActionSpec("jobs_down", "j", "cursor_down", "Down", scope="jobs", show=False,
+               palette=False),
+    ActionSpec("jobs_up", "k", "cursor_up", "Up", scope="jobs", show=False, palette=False),
+    # ---------------------------------------------------------------- output pane
+    ActionSpec("follow", "s", "toggle_follow", "Follow", scope="output",
+               help="Follow new output on/off (counts new lines while off)"),
+    ActionSpec("wrap", "w", "toggle_wrap", "Wrap", scope="output", show=False,
+               help="Wrap long streamed lines on/off"),
+    ActionSpec("save", "ctrl+s", "save", "Save", scope="output",
+               help="Save the output to a file"),
+    ActionSpec("copy_output", "c", "copy_output", "Copy", scope="output",
+               help="Copy the output to the clipboard"),
+    ActionSpec("output_top", "g", "top", "Top", scope="output", show=False),
+    ActionSpec("output_bottom", "G", "bottom", "Bottom", scope="output", show=False,
+               key_display="G"),
+    # ---------------------------------------------------------------- submit form
+    ActionSpec("submit", "ctrl+s", "submit", "Submit", scope="submit", priority=True, writes=True,
+               help="Submit the job in the form"),
+    ActionSpec("recent", "ctrl+o", "recent", "Recent inputs", scope="submit", priority=True,
+               help="Recall a recent input into the editor"),
+    ActionSpec("format_json", "ctrl+f", "format_json", "Format", scope="submit",
+               priority=True, help="Pretty-print the JSON input"),
+    ActionSpec("leave_form", "escape", "leave", "Back to jobs", scope="submit",
+               help="Leave the form for the jobs pane"),
+)
+
+BY_ID: dict[str, ActionSpec] = {a.id: a for a in ACTIONS}
+DESTRUCTIVE_ACTIONS: frozenset[str] = frozenset(
+    a.action.split("(")[0] for a in ACTIONS if a.readonly_hidden
+)
+
+
+def bindings_for(scope: str) -> list[Binding]:
+    """The Textual bindings of one scope, each carrying its registry id."""
+    out: list[Binding] = []
+    for a in ACTIONS:
+        if a.scope != scope:
+            continue
+        out.append(
+            Binding(
+                a.keys,
+                a.action,
+                a.description,
+                show=a.show,
+                key_display=a.key_display,
+                priority=a.priority,
+                id=a.id,
+                tooltip=a.help,
+            )
+        )
+    return out
+
+
+def is_destructive(action: str) -> bool:
+    """True for actions that read-only mode hides (they change something on RunPod)."""
+    return action.split("(")[0] in DESTRUCTIVE_ACTIONS
+
+
+def effective_keys(spec: ActionSpec, keymap: Mapping[str, str]) -> str:
+    """The keys an action answers to after the user's keymap."""
+    return keymap.get(spec.id, spec.keys)
+
+
+def display_keys(keys: str) -> str:
+    """Keys as a person reads them ("ctrl+d", "?", "/")."""
+    from textual.keys import format_key
+
+    return ", ".join(format_key(k.strip()) for k in keys.split(",") if k.strip())
+
+
+def check_keymap(keymap: Mapping[str, str]) -> list[str]:
+    """Unknown binding ids in a user keymap (reported, not fatal)."""
+    return sorted(k for k in keymap if k not in BY_ID)
+
+
+def specs(scope: str | None = None) -> Iterable[ActionSpec]:
+    return (a for a in ACTIONS if scope is None or a.scope == scope)
+
+
+class ReadonlyAware:
+    """Mixin for panes: in read-only mode destructive actions leave the footer and do nothing."""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if is_destructive(action) and getattr(getattr(self, "app", None), "readonly", False):
+            return False
+        return super().check_action(action, parameters)  # type: ignore[misc]

@@ -1,0 +1,416 @@
+"""The Textual app: wiring, bindings, keymap, read-only guard, error guard, lifecycle.
+
+Deliberately small: the dashboard screen owns the panes, the widgets own their rendering,
+the Session (rpdash.services) owns all network work. The app:
+
+- builds the backend (real services, or the in-process demo) in a worker and shows the
+  dashboard when it is up, or the setup screen when there is nothing to watch;
+- hands the Session an :class:`~rpdash.tui.messages.EventPump` as its sink and routes the
+  resulting messages to the dashboard;
+- runs one 1 Hz tick (ages, countdowns, which jobs are on screen) and no other timer;
+- applies the user's keymap by binding id, hides destructive actions in read-only mode;
+- turns any unexpected exception into a notification instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
+from textual.widgets import Static
+
+from rpdash.core.clock import Clock, RealClock
+from rpdash.core.errors import RpdashError
+from rpdash.tui.actions import (
+    ACTIONS,
+    BY_ID,
+    bindings_for,
+    check_keymap,
+    display_keys,
+    effective_keys,
+    is_destructive,
+)
+from rpdash.tui.backend import Backend, LiveBackend, SessionLike, StaticBackend
+from rpdash.tui.format import inert
+from rpdash.tui.guard import guarded
+from rpdash.tui.messages import (
+    ApiProblem,
+    EventPump,
+    HealthUpdated,
+    JobDone,
+    JobsChanged,
+    StreamArrived,
+)
+
+if TYPE_CHECKING:
+    from rpdash.config import Settings
+    from rpdash.tui.screens.dashboard import DashboardScreen
+
+__all__ = ["RpdashApp", "run_tui", "StaticBackend"]
+
+
+class ActionCommands(Provider):
+    """The command palette lists every registry action that makes sense right now."""
+
+    def _candidates(self) -> Iterable[tuple[str, str, str]]:
+        app = self.app
+        assert isinstance(app, RpdashApp)
+        for a in ACTIONS:
+            if not a.palette:
+                continue
+            if app.readonly and a.readonly_hidden:
+                continue
+            keys = display_keys(effective_keys(a, app.keymap))
+            yield a.id, f"{a.description} ({keys})", a.help or a.description
+
+    async def discover(self) -> Hits:
+        for action_id, title, help_text in self._candidates():
+            yield DiscoveryHit(title, self._runner(action_id), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for action_id, title, help_text in self._candidates():
+            score = max(matcher.match(title), matcher.match(help_text) * 0.8)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), self._runner(action_id),
+                          help=help_text)
+
+    def _runner(self, action_id: str) -> Any:
+        app = self.app
+        assert isinstance(app, RpdashApp)
+        return lambda: app.run_registry_action(action_id)
+
+
+class StartingScreen(Screen[None]):
+    """Shown for the moment the services take to start (the demo starts a simulator)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("Starting rpdash…", id="starting")
+
+
+class RpdashApp(App[int]):
+    """rpdash's dashboard."""
+
+    CSS_PATH = "rpdash.tcss"
+    TITLE = "rpdash"
+    BINDINGS: list[BindingType] = bindings_for("app")  # type: ignore[assignment]
+    COMMANDS = App.COMMANDS | {ActionCommands}
+    COMMAND_PALETTE_DISPLAY = "ctrl+p"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        backend: Backend | None = None,
+        demo: bool = False,
+        endpoints: list[str] | None = None,
+        clock: Clock | None = None,
+        highlight: bool = True,
+        strict_errors: bool = False,
+        tick_interval: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        if backend is None:
+            if settings is None:
+                raise ValueError("RpdashApp needs settings or a backend")
+            backend = LiveBackend(settings, endpoints=endpoints, demo=demo)
+        self.backend: Backend = backend
+        self.clock: Clock = clock or RealClock()
+        self.highlight = highlight
+        self.strict_errors = strict_errors
+        self.tick_interval = max(1.0, tick_interval)  # never faster than 1 Hz
+        self.readonly = bool(getattr(settings, "readonly", False))
+        self.keymap: dict[str, str] = dict(getattr(settings, "keymap", {}) or {})
+        self.session: SessionLike | None = None
+        self.pump: EventPump | None = None
+        self.dashboard: DashboardScreen | None = None
+        self.internal_errors: list[BaseException] = []
+        self.start_error: str | None = None
+        self._last_error_note = 0.0
+        self._stopped = False
+        self._ticker: Any = None
+        theme = getattr(settings, "theme", None)
+        if theme:
+            with contextlib.suppress(Exception):
+                self.theme = theme
+
+    # ------------------------------------------------------------------ start / stop
+    def on_mount(self) -> None:
+        if self.keymap:
+            unknown = check_keymap(self.keymap)
+            if unknown:
+                self.notify("Unknown binding ids in [keymap]: " + ", ".join(unknown)
+                            + " (see ? for the ids)", severity="warning", timeout=8,
+                            markup=False)
+            self.set_keymap({k: v for k, v in self.keymap.items() if k in BY_ID})
+        if isinstance(self.backend, LiveBackend):
+            has_key, has_endpoint = self.backend.missing()
+            if not (has_key and has_endpoint):
+                self._show_setup(has_key, has_endpoint)
+                return
+        self.push_screen(StartingScreen())
+        self._start_backend()
+
+    def _show_setup(self, has_key: bool, has_endpoint: bool, problem: str | None = None) -> None:
+        from rpdash import paths
+        from rpdash.tui.screens.setup import SetupScreen
+
+        config = getattr(self.settings, "config_file", None)
+        if config is None:
+            with contextlib.suppress(Exception):
+                config = paths.config_file()
+        self.push_screen(SetupScreen(has_key=has_key, has_endpoint=has_endpoint,
+                                     config_file=config, problem=problem))
+
+    @work(group="startup", exit_on_error=False)
+    async def _start_backend(self) -> None:
+        self.pump = EventPump(self)
+        try:
+            session = await self.backend.start(self.pump)
+        except Exception as exc:  # noqa: BLE001 - shown, never a traceback
+            message = str(exc) if isinstance(exc, RpdashError) else f"{type(exc).__name__}: {exc}"
+            self.start_error = message
+            self._started(None, message)
+            return
+        self._started(session, None)
+
+    def _started(self, session: SessionLike | None, error: str | None) -> None:
+        from rpdash.tui.screens.dashboard import DashboardScreen
+
+        if error is not None or session is None:
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+            has_key, has_endpoint = (True, True)
+            if isinstance(self.backend, LiveBackend):
+                has_key, has_endpoint = self.backend.missing()
+            self._show_setup(has_key, has_endpoint, problem=f"Could not start: {error}")
+            return
+        self.session = session
+        self.readonly = self.readonly or bool(getattr(session, "readonly", False))
+        self.dashboard = DashboardScreen(self)
+        self.switch_screen(self.dashboard)
+        self._ticker = self.set_interval(self.tick_interval, self._tick, name="tick")
+        # The history and the table are loaded: what is left is long-lived; keep the
+        # garbage collector from walking it again and again (cheaper big updates).
+        gc.collect()
+        gc.freeze()
+
+    def exit(self, result: int | None = None, return_code: int = 0,
+             message: Any = None) -> None:
+        # From here on, service events are dropped: the screens are about to go away.
+        if self.pump is not None:
+            self.pump.closed = True
+        if self._ticker is not None:
+            self._ticker.stop()
+        super().exit(result, return_code, message)
+
+    def _live_dashboard(self) -> DashboardScreen | None:
+        dash = self.dashboard
+        if dash is None or not dash.is_attached or self._stopped or not self.is_running:
+            return None  # shutting down (run_test stops the app without exit())
+        return dash
+
+    async def action_quit(self) -> None:
+        """Stop the services first (Session.stop, close client and store), then exit."""
+        await self._shutdown_backend()
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        # Any other way out (tests leaving run_test, :q): same clean stop, once.
+        await self._shutdown_backend()
+
+    async def _shutdown_backend(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._ticker is not None:
+            self._ticker.stop()
+        if self.pump is not None:
+            self.pump.closed = True
+        try:
+            await asyncio.wait_for(self.backend.stop(), timeout=10)
+        except BaseException:  # noqa: BLE001 - exiting anyway
+            pass
+
+    # ------------------------------------------------------------------ events from services
+    @guarded
+    def on_health_updated(self, msg: HealthUpdated) -> None:
+        if (dash := self._live_dashboard()) is not None:
+            dash.on_health(msg.event)
+
+    @guarded
+    def on_jobs_changed(self, msg: JobsChanged) -> None:
+        if self.pump is None:
+            return
+        records = self.pump.take_jobs()
+        if records and (dash := self._live_dashboard()) is not None:
+            dash.on_jobs(records)
+
+    @guarded
+    def on_stream_arrived(self, msg: StreamArrived) -> None:
+        if self.pump is None:
+            return
+        events = self.pump.take_streams()
+        if events and (dash := self._live_dashboard()) is not None:
+            dash.on_streams(events)
+
+    @guarded
+    def on_job_done(self, msg: JobDone) -> None:
+        if (dash := self._live_dashboard()) is not None:
+            dash.on_job_done(msg.job)
+
+    @guarded
+    def on_api_problem(self, msg: ApiProblem) -> None:
+        if (dash := self._live_dashboard()) is not None:
+            dash.on_problem(msg.event.message, msg.event.severity)
+
+    @guarded
+    def _tick(self) -> None:
+        if (dash := self._live_dashboard()) is not None:
+            dash.tick()
+
+    # ------------------------------------------------------------------ actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.readonly and is_destructive(action):
+            return False
+        if action in ("refresh_now", "toggle_pause", "new_job", "focus_pane", "command_line") \
+                and self.dashboard is None:
+            return False
+        return True
+
+    def run_registry_action(self, action_id: str) -> None:
+        """Run an action by registry id (command palette), in the right pane."""
+        spec = BY_ID[action_id]
+        if self.readonly and spec.readonly_hidden:
+            self.notify("Read-only mode", severity="warning")
+            return
+        dash = self.dashboard
+        if spec.scope == "app" or dash is None:
+            self.call_later(self.run_action, spec.action)
+            return
+        target = {
+            "health": "#health",
+            "jobs": "#jobs",
+            "output": "#output",
+            "submit": "#submit",
+        }[spec.scope]
+        node = dash.query_one(target)
+        self.call_later(self.run_action, spec.action, node)
+
+    def action_help(self) -> None:
+        from rpdash.tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HelpScreen(self.keymap, readonly=self.readonly))
+
+    def action_command_line(self) -> None:
+        if self.dashboard is not None and self.screen is self.dashboard:
+            self.dashboard.open_command_line()
+
+    def action_refresh_now(self) -> None:
+        if self.session is None:
+            return
+        self.session.refresh_now()
+        self.notify("Refreshing now", timeout=1.5)
+
+    def action_toggle_pause(self) -> None:
+        if self.session is None:
+            return
+        if self.session.paused:
+            self.session.resume()
+            self.notify("Live refresh resumed", timeout=2)
+        else:
+            self.session.pause()
+            self.notify("Live refresh paused (p resumes)", timeout=3)
+        if self.dashboard is not None:
+            self.dashboard._update_status()
+
+    def action_new_job(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.new_job()
+
+    def action_focus_pane(self, name: str) -> None:
+        if self.dashboard is not None and self.screen is self.dashboard:
+            self.dashboard.focus_pane(name)
+
+    async def action_start_demo(self) -> None:
+        """From the setup screen: switch to the demo."""
+        if self.settings is None:
+            return
+        self.backend = LiveBackend(self.settings, demo=True)
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(StartingScreen())
+        self._start_backend()
+
+    def resolve_endpoint(self, name_or_id: str) -> str | None:
+        names = {v: k for k, v in self.backend.names.items()}  # name -> id
+        if name_or_id in names:
+            return names[name_or_id]
+        if self.settings is not None:
+            try:
+                return self.settings.resolve_endpoint(name_or_id)
+            except RpdashError:
+                return None
+        return name_or_id
+
+    # ------------------------------------------------------------------ error guard
+    async def run_action(self, action: Any, default_namespace: Any = None) -> bool:
+        """Every key binding and palette command runs through here: a failing action is
+        reported, the app keeps running."""
+        try:
+            return await super().run_action(action, default_namespace)
+        except Exception as exc:  # noqa: BLE001
+            if self.strict_errors:
+                raise
+            self.report_error(exc)
+            return True
+
+    def report_error(self, error: Exception) -> None:
+        """Show an unexpected error as a notification (at most one every 3 s)."""
+        if self.strict_errors:
+            raise error
+        self.internal_errors.append(error)
+        self.log.error("internal error", error)
+        now = time.monotonic()
+        if now - self._last_error_note > 3:
+            self._last_error_note = now
+            self.notify(
+                inert(f"Internal error ({type(error).__name__}: {error}). rpdash keeps running; "
+                      "please report it.", one_line=True),
+                severity="error", timeout=8, markup=False,
+            )
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Last resort, for an error outside the guarded handlers: Textual has already
+        stopped the failing widget's message loop, so leave cleanly with one line
+        instead of a traceback. ``strict_errors`` (tests) keeps Textual's behaviour."""
+        if self.strict_errors:
+            super()._handle_exception(error)
+            return
+        self.internal_errors.append(error)
+        self._return_code = 1
+        self.exit(return_code=1, message=inert(
+            f"rpdash stopped after an internal error: {type(error).__name__}: {error}",
+            one_line=True))
+
+
+def run_tui(settings: Settings, *, demo: bool = False, endpoints: list[str] | None = None) -> int:
+    """Entry point used by the CLI: run the dashboard until the user quits."""
+    app = RpdashApp(settings, demo=demo, endpoints=endpoints)
+    result = app.run()
+    if app.return_code not in (None, 0):
+        return int(app.return_code)
+    return int(result or 0)

@@ -1,0 +1,63 @@
+"""The ``?`` screen, generated from the action registry and the live keymap, so it always
+says what the keys really do (including the user's remappings and read-only mode)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from rpdash.tui.actions import SCOPES, display_keys, effective_keys, specs
+
+
+def help_table(keymap: Mapping[str, str], *, readonly: bool) -> Table:
+    table = Table(box=None, expand=True, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("keys", style="bold cyan", no_wrap=True, width=14)
+    table.add_column("action", no_wrap=True, width=16)
+    table.add_column("what it does")
+    table.add_column("id", style="dim", no_wrap=True)
+    for scope, title in SCOPES.items():
+        rows = list(specs(scope))
+        if not rows:
+            continue
+        table.add_row(Text(title, style="bold underline"), "", "", "")
+        for a in rows:
+            keys = display_keys(effective_keys(a, keymap))
+            what = Text(a.help or a.description)
+            if readonly and a.readonly_hidden:
+                what = Text("(read-only: disabled) ", style="dim italic") + what
+            table.add_row(keys, a.description, what, a.id)
+        table.add_row("", "", "", "")
+    return table
+
+
+class HelpScreen(Screen[None]):
+    """Every binding, by pane. A full screen: health polling pauses while it is up."""
+
+    BINDINGS = [
+        Binding("escape,q,question_mark", "app.pop_screen", "Close", show=True),
+    ]
+
+    def __init__(self, keymap: Mapping[str, str], *, readonly: bool) -> None:
+        super().__init__()
+        self._keymap = keymap
+        self._readonly = readonly
+
+    def compose(self) -> ComposeResult:
+        intro = Text.assemble(
+            ("rpdash keys", "bold"),
+            "   tab / shift+tab move between panes, 1-4 jump to one. Remap any key by its id "
+            "in the [keymap] table of the config file, e.g. ",
+            ("cancel = \"x\"", "bold"),
+            ".",
+        )
+        with VerticalScroll(id="help-body"):
+            yield Static(intro, id="help-intro")
+            yield Static(help_table(self._keymap, readonly=self._readonly), id="help-table")
+        yield Footer()

@@ -1,0 +1,155 @@
+"""The one-line bars: title with badges on top, connection summary at the bottom, and the
+``:`` command line and ``/`` filter line that appear above the footer when asked for.
+
+All of them are redrawn only when what they show changes (no timers of their own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from rpdash.services.events import ConnState, HealthEvent
+from rpdash.tui.format import inert
+
+
+class TopBar(Static):
+    """``rpdash`` + badges: DEMO, READ-ONLY, PAUSED."""
+
+    DEFAULT_CSS = """
+    TopBar { height: 1; background: $panel; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self, *, demo: bool, readonly: bool, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.demo = demo
+        self.readonly = readonly
+        self.paused = False
+        self.base_url = ""
+        self.busy: str | None = None
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(" rpdash ", style="bold reverse")
+        t.append(" RunPod serverless ", style="dim")
+        if self.demo:
+            t.append(" DEMO — simulated, nothing is real ", style="bold black on yellow")
+            t.append(" ")
+        if self.readonly:
+            t.append(" READ-ONLY ", style="bold white on blue")
+            t.append(" ")
+        if self.paused:
+            t.append(" PAUSED ", style="bold black on magenta")
+            t.append(" ")
+        if self.busy:
+            t.append(f" {self.busy}… ", style="italic cyan")
+        if self.base_url:
+            t.append(f" {inert(self.base_url, one_line=True)}", style="dim")
+        self.update(t)
+
+    def set_paused(self, paused: bool) -> None:
+        if paused != self.paused:
+            self.paused = paused
+            self.redraw()
+
+    def set_busy(self, what: str | None) -> None:
+        """What request is in flight (shown as text; no spinner, so no idle repaint)."""
+        if what != self.busy:
+            self.busy = what
+            self.redraw()
+
+
+_SUMMARY_STYLE = {
+    ConnState.OK: "green",
+    ConnState.CONNECTING: "dim",
+    ConnState.RETRYING: "yellow",
+    ConnState.RATE_LIMITED: "yellow",
+    ConnState.KEY_REJECTED: "bold red",
+    ConnState.NOT_FOUND: "bold red",
+    ConnState.UNREACHABLE: "red",
+    ConnState.PAUSED: "dim",
+}
+
+
+class StatusBar(Static):
+    """Connection summary · jobs summary · the last problem."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self._conn = Text("connecting…", style="dim")
+        self._jobs = Text("")
+        self._problem: Text | None = None
+        self._key = None
+
+    def set_connections(self, events: Iterable[HealthEvent | None], paused: bool) -> None:
+        counts: dict[ConnState, int] = {}
+        waiting = 0
+        for ev in events:
+            if ev is None:
+                waiting += 1
+                continue
+            counts[ev.state] = counts.get(ev.state, 0) + 1
+        t = Text()
+        if paused:
+            t.append("‖ paused ", style="bold magenta")
+        for st, n in sorted(counts.items(), key=lambda kv: list(_SUMMARY_STYLE).index(kv[0])
+                            if kv[0] in _SUMMARY_STYLE else 99):
+            t.append(f"{'●' if st is ConnState.OK else '◌'} {n} {st.value}  ",
+                     style=_SUMMARY_STYLE.get(st, ""))
+        if waiting:
+            t.append(f"… {waiting} connecting  ", style="dim")
+        self._conn = t
+        self._redraw()
+
+    def set_jobs(self, active: int, total: int, marked: int) -> None:
+        t = Text(f"jobs {active} active / {total}", style="")
+        if marked:
+            t.append(f" · {marked} marked", style="bold yellow")
+        self._jobs = t
+        self._redraw()
+
+    def set_problem(self, message: str | None, severity: str = "warning") -> None:
+        if message is None:
+            self._problem = None
+        else:
+            style = "bold red" if severity == "error" else "yellow"
+            self._problem = Text(inert(message, one_line=True), style=style)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        t = Text(" ", no_wrap=True, overflow="ellipsis")
+        t.append_text(self._conn)
+        t.append("│ ", style="dim")
+        t.append_text(self._jobs)
+        if self._problem is not None:
+            t.append("  │ ", style="dim")
+            t.append_text(self._problem)
+        key = (t.plain, tuple(str(s.style) for s in t.spans))
+        if key != self._key:
+            self._key = key
+            self.update(t)
+
+
+class LineInput(Input):
+    """A one-line prompt (``:`` commands, ``/`` filter). Enter submits, esc closes."""
+
+    BINDINGS = [Binding("escape", "close", "Close", show=False)]
+
+    class Closed(Message):
+        def __init__(self, line: LineInput) -> None:
+            super().__init__()
+            self.line = line
+
+    def action_close(self) -> None:
+        self.post_message(self.Closed(self))

@@ -1,0 +1,384 @@
+"""The output viewer: streamed chunks as they arrive, then the final output or the error.
+
+Speed: chunks are never written one by one. :meth:`OutputViewer.feed` only appends the
+chunk texts to a list; :meth:`OutputViewer.flush` joins them and hands the result to the
+log in one ``write`` call (the app calls it once per batch of stream events, and a 50 ms
+timer catches anything fed outside a batch). The log keeps at most ``MAX_LINES`` lines on
+screen; the history store keeps every chunk, and save/copy read from there.
+
+Safety: the log's lines pass through :func:`rpdash.tui.format.inert` when rendered, and
+the final output and errors are rich ``Text``/``JSON`` objects built from data, never
+markup, so escape sequences and ``[markup]`` in a job's output are shown, not obeyed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.json import JSON
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Log, Static
+
+from rpdash.core.records import JobRecord
+from rpdash.tui.actions import bindings_for
+from rpdash.tui.format import (
+    chunk_text,
+    fmt_ms,
+    inert,
+    inert_text,
+    short_id,
+    status_text,
+)
+
+MAX_LINES = 5_000
+#: final outputs larger than this are shown as plain (unhighlighted) text
+MAX_PRETTY_CHARS = 200_000
+
+
+_WORDS = re.compile(r"\S+\s*|\s+")
+
+
+def wrap_stream(text: str, col: int, width: int) -> tuple[str, int]:
+    """Insert line breaks so no line grows past ``width``, breaking between words when it
+    can. ``col`` is the length of the line already on screen; returns the new text and the
+    new ``col``. Streamed tokens (LLM output) arrive without newlines, and a Log does not
+    wrap, so without this a story would be one endless line."""
+    if width <= 8:
+        return text, col
+    out: list[str] = []
+    for i, part in enumerate(text.split("\n")):
+        if i:
+            out.append("\n")
+            col = 0
+        if col + len(part) <= width:
+            out.append(part)
+            col += len(part)
+            continue
+        for word in _WORDS.findall(part):
+            n = len(word)
+            if col + len(word.rstrip()) > width and col > 0:
+                out.append("\n")
+                col = 0
+                word = word.lstrip() if word.strip() else word
+                n = len(word)
+            while n > width:  # a word longer than a line
+                out.append(word[: width - col])
+                out.append("\n")
+                word = word[width - col:]
+                n = len(word)
+                col = 0
+            out.append(word)
+            col += n
+    return "".join(out), col
+
+
+class StreamLog(Log):
+    """A Log whose lines are made inert before they are drawn."""
+
+    @classmethod
+    def _process_line(cls, line: str) -> str:
+        return inert(line.expandtabs())
+
+
+def render_value(value: Any) -> RenderableType:
+    """A final output as highlighted JSON (or inert text for strings and huge values)."""
+    if isinstance(value, str):
+        return inert_text(value)
+    try:
+        dumped = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    except (TypeError, ValueError):
+        return inert_text(repr(value))
+    if len(dumped) > MAX_PRETTY_CHARS:
+        return inert_text(dumped[:MAX_PRETTY_CHARS] + "\n… (truncated on screen; save with ctrl+s)")
+    try:
+        # rich's JSON highlighter works on a Text built from the string: no markup parsing
+        return JSON(inert(dumped))
+    except Exception:  # noqa: BLE001 - anything odd: show it plain
+        return inert_text(dumped)
+
+
+def render_error(error: str) -> RenderableType:
+    """An error string; runpod-python workers send a JSON-encoded object, shown pretty."""
+    parsed: Any = None
+    s = error.strip()
+    if s.startswith("{"):
+        try:
+            parsed = json.loads(s)
+        except ValueError:
+            parsed = None
+    if isinstance(parsed, dict):
+        head = parsed.get("error_message") or parsed.get("error") or ""
+        parts: list[RenderableType] = []
+        if head:
+            parts.append(inert_text(f"{parsed.get('error_type', 'error')}: {head}", "bold red"))
+        tb = parsed.get("error_traceback")
+        if isinstance(tb, str) and tb:
+            parts.append(inert_text(tb, "red"))
+        rest = {k: v for k, v in parsed.items()
+                if k not in ("error_message", "error_traceback", "error_type")}
+        if rest:
+            parts.append(render_value(rest))
+        return Group(*parts) if parts else inert_text(error, "red")
+    return inert_text(error, "bold red")
+
+
+class OutputViewer(Vertical, can_focus=False):
+    """Shows one job: header, stream log, final output or error."""
+
+    BINDINGS: list[BindingType] = bindings_for("output")  # type: ignore[assignment]
+
+    class SaveRequested(Message):
+        def __init__(self, job_id: str) -> None:
+            super().__init__()
+            self.job_id = job_id
+
+    class CopyRequested(Message):
+        def __init__(self, job_id: str) -> None:
+            super().__init__()
+            self.job_id = job_id
+
+    def __init__(self, *, wall: Callable[[], float], id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._wall = wall
+        self.job: JobRecord | None = None
+        self.following = True
+        self.wrap = True
+        self._col = 0  # length of the last line written (for wrapping)
+        self.new_lines = 0  # lines that arrived while follow was off
+        self.next_seq = 0  # index of the next chunk expected for this job
+        self.chunks_shown = 0
+        self._pending: list[str] = []
+        self._flush_timer: Any = None
+        self.stream_done = False
+        self.stream_note: str | None = None
+        self._shown_final: Any = object()
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("Select a job in the jobs pane (2) to see its output.", style="dim"),
+                     id="out-head")
+        yield StreamLog(max_lines=MAX_LINES, id="out-stream")
+        with VerticalScroll(id="out-final"):
+            yield Static("", id="out-final-body")
+
+    @property
+    def log_widget(self) -> StreamLog:
+        return self.query_one("#out-stream", StreamLog)
+
+    # ------------------------------------------------------------------ job selection
+    def show_job(self, rec: JobRecord | None, chunks: list[Any] | None = None) -> None:
+        """Show ``rec`` (with the chunks stored so far), replacing whatever was shown."""
+        self.job = rec
+        self._pending.clear()
+        self.new_lines = 0
+        self.stream_done = False
+        self.stream_note = None
+        self._shown_final = object()
+        log = self.log_widget
+        log.clear()
+        self._col = 0
+        self.next_seq = 0
+        self.chunks_shown = 0
+        if rec is not None and chunks:
+            self.feed(rec.job_id, 0, chunks)
+            self.flush()
+        self._set_log_display(bool(rec is not None and (rec.mode == "stream" or chunks)))
+        self._render_final()
+        self._render_head()
+
+    def update_job(self, rec: JobRecord) -> None:
+        """The shown job's record changed (status, timings, output)."""
+        if self.job is None or rec.job_id != self.job.job_id:
+            return
+        self.job = rec
+        if rec.chunk_count and not self.log_widget.display:
+            self._set_log_display(True)
+        self._render_final()
+        self._render_head()
+
+    # ------------------------------------------------------------------ streaming
+    def feed(self, job_id: str, seq: int, outputs: list[Any], *, done: bool = False,
+             message: str | None = None) -> bool:
+        """Queue chunks ``seq..`` of ``job_id``. Returns False when a gap means the caller
+        should reload the job from the store (chunks were missed)."""
+        if self.job is None or job_id != self.job.job_id:
+            return True
+        if message:
+            self.stream_note = message
+        if done:
+            self.stream_done = True
+        if seq > self.next_seq:
+            return False
+        skip = self.next_seq - seq
+        if skip >= len(outputs):
+            return True
+        fresh = outputs[skip:] if skip else outputs
+        self.next_seq += len(fresh)
+        pending = self._pending
+        for value in fresh:
+            pending.append(value if isinstance(value, str) else chunk_text(value))
+        if self._flush_timer is None:
+            self._flush_timer = self.set_timer(0.05, self.flush)
+        return True
+
+    def flush(self) -> None:
+        """Write everything queued in one call."""
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        if not self._pending:
+            if self.stream_done or self.stream_note:
+                self._render_head()
+            return
+        text = "".join(self._pending)
+        count = len(self._pending)
+        if self.wrap:
+            width = self.log_widget.scrollable_content_region.width - 1
+            text, self._col = wrap_stream(text, self._col, width)
+        self._pending.clear()
+        self.chunks_shown += count
+        log = self.log_widget
+        if not log.display:
+            self._set_log_display(True)
+        if self.following:
+            log.write(text, scroll_end=True)
+        else:
+            self.new_lines += text.count("\n")
+            log.write(text, scroll_end=False)
+        self._render_head()
+
+    def _set_log_display(self, shown: bool) -> None:
+        """The stream log only shows for jobs with a stream; without it the final output
+        takes the whole pane."""
+        self.log_widget.display = shown
+        self.set_class(not shown, "-nostream")
+
+    # ------------------------------------------------------------------ rendering
+    def _render_head(self) -> None:
+        rec = self.job
+        head = self.query_one("#out-head", Static)
+        if rec is None:
+            head.update(Text("Select a job in the jobs pane (2) to see its output.", style="dim"))
+            return
+        # line 1: which job and its state; line 2: follow state and details
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append_text(status_text(rec.status, expired=rec.expired))
+        t.append("  ")
+        t.append(inert(rec.job_id, one_line=True), style="bold")
+        t.append("\n")
+        if self.following:
+            t.append("follow on", style="green")
+        else:
+            t.append("follow off", style="yellow")
+            if self.new_lines:
+                t.append(f" · {self.new_lines} new lines", style="bold yellow")
+        t.append(f"  {rec.mode}", style="dim")
+        t.append(f"  delay {fmt_ms(rec.delay_ms)}  exec {fmt_ms(rec.execution_ms)}")
+        if rec.retries:
+            t.append(f"  retries {rec.retries}")
+        if self.chunks_shown or rec.mode == "stream":
+            t.append(f"  chunks {self.next_seq}", style="dim")
+        if self.stream_note:
+            t.append("  " + inert(self.stream_note, one_line=True), style="yellow")
+        head.update(t)
+
+    def _render_final(self) -> None:
+        rec = self.job
+        body = self.query_one("#out-final-body", Static)
+        box = self.query_one("#out-final", VerticalScroll)
+        if rec is None:
+            body.update("")
+            return
+        key = (rec.status, rec.expired, id(rec.output), rec.error, id(rec.progress))
+        if key == self._shown_final:
+            return
+        self._shown_final = key
+        parts: list[RenderableType] = []
+        if rec.error:
+            parts.append(Text("error", style="bold red underline"))
+            parts.append(render_error(rec.error))
+        if (rec.status.terminal and isinstance(rec.output, list) and self.next_seq
+                and len(rec.output) == self.next_seq):
+            # a generator's aggregate output repeats the stream shown above
+            parts.append(Text(f"output: the {len(rec.output)} streamed items above "
+                              "(ctrl+s saves everything)", style="dim"))
+        elif rec.status.terminal and rec.output is not None:
+            parts.append(Text("output", style="bold underline"))
+            parts.append(render_value(rec.output))
+        elif not rec.status.terminal and rec.progress is not None:
+            parts.append(Text("latest progress", style="bold underline"))
+            parts.append(render_value(rec.progress))
+        elif not rec.status.terminal:
+            if self.log_widget.display:  # the stream says it all
+                body.update("")
+                box.display = False
+                return
+            parts.append(Text(f"waiting: {rec.status}", style="dim"))
+        elif rec.expired:
+            parts.append(Text("RunPod no longer has this job (expired)", style="dim"))
+        elif rec.output is None and not rec.error:
+            parts.append(Text("(no output)", style="dim"))
+        body.update(Group(*parts))
+        box.display = True
+
+    # ------------------------------------------------------------------ actions
+    def action_toggle_follow(self) -> None:
+        self.following = not self.following
+        log = self.log_widget
+        log.auto_scroll = self.following
+        if self.following:
+            self.new_lines = 0
+            log.scroll_end(animate=False)
+        self._render_head()
+
+    def action_toggle_wrap(self) -> None:
+        """Wrap long lines (from now on; lines already shown keep their breaks)."""
+        self.wrap = not self.wrap
+        self.notify(f"Wrap {'on' if self.wrap else 'off'} for new output", timeout=2)
+
+    def action_save(self) -> None:
+        if self.job is not None:
+            self.post_message(self.SaveRequested(self.job.job_id))
+        else:
+            self.notify("No job shown", severity="warning", timeout=3)
+
+    def action_copy_output(self) -> None:
+        if self.job is not None:
+            self.post_message(self.CopyRequested(self.job.job_id))
+        else:
+            self.notify("No job shown", severity="warning", timeout=3)
+
+    def action_top(self) -> None:
+        self.log_widget.scroll_home(animate=False)
+        self.query_one("#out-final", VerticalScroll).scroll_home(animate=False)
+
+    def action_bottom(self) -> None:
+        self.log_widget.scroll_end(animate=False)
+        self.query_one("#out-final", VerticalScroll).scroll_end(animate=False)
+
+    def on_focus(self) -> None:  # pragma: no cover - container is not focusable
+        self.log_widget.focus()
+
+
+def export_text(rec: JobRecord, chunks: list[Any]) -> str:
+    """Everything known about a job's output, as a file's content (raw, not sanitised:
+    the file is the user's and should hold exactly what the worker produced)."""
+    lines = [f"# job {rec.job_id} on {rec.endpoint_id}: {rec.status}"]
+    if chunks:
+        lines.append("# stream")
+        lines.append("".join(chunk_text(c) for c in chunks))
+    if rec.output is not None:
+        lines.append("# output")
+        lines.append(json.dumps(rec.output, ensure_ascii=False, indent=2, default=str)
+                     if not isinstance(rec.output, str) else rec.output)
+    if rec.error:
+        lines.append("# error")
+        lines.append(rec.error)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,281 @@
+"""The submit form: endpoint, JSON input with live validation, mode, policy, webhook.
+
+The form only builds a request and checks it locally; the app submits it through the
+Session (which validates again before any request). Bad JSON never leaves the form: the
+message under the editor says where the problem is (line and column) and ctrl+s refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
+
+from rpdash.core.models import Policy
+from rpdash.tui.actions import ReadonlyAware, bindings_for
+from rpdash.tui.format import inert, json_position
+
+DEFAULT_INPUT = '{\n  "prompt": "hello"\n}\n'
+MODES = (("run", "run"), ("runsync", "runsync"), ("stream", "stream"))
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def parse_duration_ms(text: str) -> int | None:
+    """``"90s"``, ``"10m"``, ``"2h"``, ``"1d"``, ``"5000"`` (plain numbers are milliseconds,
+    as in the API). Empty means "not set". Raises ValueError with a readable message."""
+    if not text.strip():
+        return None
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"{text.strip()!r} is not a duration (try 90s, 10m, 2h or 600000)")
+    value = float(m.group(1)) * _UNIT_MS[(m.group(2) or "ms").lower()]
+    return int(value)
+
+
+def syntax_available() -> bool:
+    """Whether TextArea can highlight JSON here (needs tree-sitter and tree-sitter-json)."""
+    try:
+        from textual._tree_sitter import get_language  # noqa: PLC0415
+
+        return get_language("json") is not None
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@dataclass(slots=True)
+class SubmitSpec:
+    endpoint_id: str
+    input: dict[str, Any]
+    mode: str
+    policy: Policy | None
+    webhook: str | None
+
+
+class SubmitForm(ReadonlyAware, Vertical):
+    """Build a job request; posts :class:`SubmitForm.Submitted` on ctrl+s."""
+
+    BINDINGS: list[BindingType] = bindings_for("submit")  # type: ignore[assignment]
+
+    class Submitted(Message):
+        def __init__(self, spec: SubmitSpec) -> None:
+            super().__init__()
+            self.spec = spec
+
+    class RecentRequested(Message):
+        pass
+
+    class LeaveRequested(Message):
+        pass
+
+    def __init__(
+        self,
+        endpoints: list[str],
+        *,
+        names: Mapping[str, str] | None = None,
+        highlight: bool = True,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self._endpoints = list(endpoints)
+        self._names = dict(names or {})
+        self._highlight = highlight
+        self.error: str | None = None  # the current validation message (None: valid)
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        opts = [(self._label(e), e) for e in self._endpoints]
+        with Horizontal(classes="sf-row"):
+            yield Label("endpoint ", classes="sf-label")
+            yield Select(opts, allow_blank=not opts, compact=True, id="sf-endpoint",
+                         prompt="(no endpoint)")
+            yield Label(" mode ", classes="sf-label")
+            yield Select(MODES, allow_blank=False, value="run", compact=True, id="sf-mode")
+        language = "json" if self._highlight and syntax_available() else None
+        yield TextArea(DEFAULT_INPUT, language=language, id="sf-input", tab_behavior="focus",
+                       show_line_numbers=True, soft_wrap=False)
+        yield Static("", id="sf-msg")
+        with Horizontal(classes="sf-row"):
+            yield Label("timeout ", classes="sf-label")
+            yield Input(placeholder="10m", compact=True, id="sf-timeout",
+                        tooltip="policy.executionTimeout: 90s, 10m, 2h or milliseconds")
+            yield Label(" ttl ", classes="sf-label")
+            yield Input(placeholder="24h", compact=True, id="sf-ttl",
+                        tooltip="policy.ttl: the job's whole life, 10s to 7d")
+            yield Checkbox("low prio", id="sf-lowprio", tooltip="policy.lowPriority: does not scale workers up")
+        with Horizontal(classes="sf-row"):
+            yield Label("webhook ", classes="sf-label")
+            yield Input(placeholder="https://… (optional)", compact=True, id="sf-webhook")
+        yield Static(
+            Text.assemble(("ctrl+s", "bold"), " submit · ", ("ctrl+o", "bold"), " recent · ",
+                          ("ctrl+f", "bold"), " format · ", ("esc", "bold"), " back", style="dim"),
+            id="sf-hint",
+        )
+
+    def _label(self, endpoint_id: str) -> str:
+        name = self._names.get(endpoint_id)
+        return inert(f"{name} ({endpoint_id})" if name else endpoint_id, one_line=True)
+
+    def on_mount(self) -> None:
+        self.validate_input()
+        if getattr(self.app, "readonly", False):
+            self.query_one("#sf-hint", Static).update(
+                Text("read-only mode: submitting is disabled (the form can still be edited)",
+                     style="italic yellow"))
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def editor(self) -> TextArea:
+        return self.query_one("#sf-input", TextArea)
+
+    @property
+    def endpoint(self) -> str | None:
+        v = self.query_one("#sf-endpoint", Select).value
+        return v if isinstance(v, str) else None
+
+    def set_endpoint(self, endpoint_id: str) -> None:
+        sel = self.query_one("#sf-endpoint", Select)
+        if endpoint_id not in self._endpoints:
+            self._endpoints.append(endpoint_id)
+            sel.set_options([(self._label(e), e) for e in self._endpoints])
+        sel.value = endpoint_id
+
+    def set_mode(self, mode: str) -> None:
+        if mode in {m for _, m in MODES}:
+            self.query_one("#sf-mode", Select).value = mode
+
+    def load_input(self, value: dict[str, Any] | str, *, endpoint_id: str | None = None,
+                   mode: str | None = None) -> None:
+        """Prefill the editor (``e`` on a job, recent inputs)."""
+        text = value if isinstance(value, str) else json.dumps(value, indent=2,
+                                                                ensure_ascii=False)
+        self.editor.load_text(text)
+        if endpoint_id:
+            self.set_endpoint(endpoint_id)
+        if mode:
+            self.set_mode(mode)
+        self.validate_input()
+
+    # ------------------------------------------------------------------ validation
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self.validate_input()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.validate_input()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self.validate_input()
+
+    def validate_input(self) -> str | None:
+        """Check everything; show the first problem under the editor."""
+        self.error = self._problem()
+        msg = self.query_one("#sf-msg", Static)
+        if self.error is None:
+            msg.update(Text("✓ valid JSON object", style="green"))
+            msg.remove_class("-error")
+        else:
+            msg.update(Text("✗ " + inert(self.error, one_line=True), style="bold red"))
+            msg.add_class("-error")
+        return self.error
+
+    def _problem(self) -> str | None:
+        message, _line, _col = json_position(self.editor.text)
+        if message:
+            return message
+        try:
+            self._policy()
+        except ValueError as exc:
+            return str(exc)
+        hook = self.query_one("#sf-webhook", Input).value.strip()
+        if hook and not hook.lower().startswith(("https://", "http://")):
+            return "webhook must be an http(s) URL"
+        return None
+
+    def _policy(self) -> Policy | None:
+        try:
+            timeout = parse_duration_ms(self.query_one("#sf-timeout", Input).value)
+        except ValueError as exc:
+            raise ValueError(f"timeout: {exc}") from None
+        try:
+            ttl = parse_duration_ms(self.query_one("#sf-ttl", Input).value)
+        except ValueError as exc:
+            raise ValueError(f"ttl: {exc}") from None
+        low = self.query_one("#sf-lowprio", Checkbox).value
+        if timeout is None and ttl is None and not low:
+            return None
+        try:
+            return Policy(executionTimeout=timeout, ttl=ttl, lowPriority=True if low else None)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = {"executionTimeout": "timeout", "ttl": "ttl"}.get(
+                str(err["loc"][0]) if err.get("loc") else "", "policy")
+            limits = "5 s to 7 days" if field == "timeout" else "10 s to 7 days"
+            raise ValueError(f"{field} must be between {limits}") from None
+
+    def build(self) -> SubmitSpec | None:
+        """The request in the form, or None (and the message shown) when it is not valid."""
+        if self.validate_input() is not None:
+            return None
+        endpoint = self.endpoint
+        if not endpoint:
+            self._show("choose an endpoint")
+            return None
+        mode = self.query_one("#sf-mode", Select).value
+        hook = self.query_one("#sf-webhook", Input).value.strip() or None
+        return SubmitSpec(
+            endpoint_id=endpoint,
+            input=json.loads(self.editor.text),
+            mode=mode if isinstance(mode, str) else "run",
+            policy=self._policy(),
+            webhook=hook,
+        )
+
+    def _show(self, message: str) -> None:
+        self.error = message
+        msg = self.query_one("#sf-msg", Static)
+        msg.update(Text("✗ " + inert(message, one_line=True), style="bold red"))
+        msg.add_class("-error")
+
+    def show_result(self, message: str, *, ok: bool) -> None:
+        """Show the outcome of the last submit under the editor."""
+        msg = self.query_one("#sf-msg", Static)
+        msg.update(Text(("✓ " if ok else "✗ ") + inert(message, one_line=True),
+                        style="green" if ok else "bold red"))
+        msg.set_class(not ok, "-error")
+
+    # ------------------------------------------------------------------ actions
+    def action_submit(self) -> None:
+        if self.busy:
+            self.notify("A submit is already in flight", severity="warning", timeout=3)
+            return
+        spec = self.build()
+        if spec is None:
+            self.notify(f"Not submitted: {inert(self.error or 'invalid form', one_line=True)}",
+                        severity="error", timeout=5, markup=False)
+            return
+        self.post_message(self.Submitted(spec))
+
+    def action_recent(self) -> None:
+        self.post_message(self.RecentRequested())
+
+    def action_leave(self) -> None:
+        self.post_message(self.LeaveRequested())
+
+    def action_format_json(self) -> None:
+        try:
+            value = json.loads(self.editor.text)
+        except ValueError:
+            self.validate_input()
+            return
+        self.editor.load_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")

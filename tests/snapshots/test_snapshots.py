@@ -1,0 +1,81 @@
+"""SVG snapshots of deterministic screens (fixed data, fixed clock, no network).
+
+Regenerate after an intended change of the look with
+``pytest tests/snapshots --snapshot-update`` and look at the result
+(``rsvg-convert`` turns the SVGs into PNGs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import Input, TextArea
+
+from rpdash.core.clock import FakeClock
+from rpdash.tui.app import RpdashApp
+from rpdash.tui.backend import StaticBackend
+from tests.tui.fakes import FakeSession, sample_health, sample_jobs
+
+SIZE = (120, 36)
+
+
+def build_app() -> RpdashApp:
+    jobs = sample_jobs()
+    session = FakeSession(
+        jobs=jobs,
+        health=sample_health(),
+        chunks={jobs[0].job_id: ["The ", "quick ", "brown ", "fox\n", "jumps ", "over\n"]},
+    )
+    names = {"llama-chat": "llama-chat", "sdxl": "sdxl", "whisper": "whisper"}
+    return RpdashApp(backend=StaticBackend(session, names=names), clock=FakeClock(),
+                     highlight=False, strict_errors=True)
+
+
+async def ready(pilot: Any) -> None:
+    app = pilot.app
+    for _ in range(200):
+        if app.dashboard is not None and app.screen is app.dashboard:
+            break
+        await pilot.pause(0.02)
+    await pilot.pause(0.3)  # let the highlighted job load into the output pane
+    for w in app.query(TextArea):
+        w.cursor_blink = False
+    for w in app.query(Input):
+        w.cursor_blink = False
+
+
+def test_dashboard(snap_compare):
+    assert snap_compare(build_app(), terminal_size=SIZE, run_before=ready)
+
+
+def test_submit_form_with_validation_error(snap_compare):
+    async def run_before(pilot: Any) -> None:
+        await ready(pilot)
+        await pilot.press("4")
+        form = pilot.app.dashboard.query_one("#sf-input", TextArea)
+        form.load_text('{\n  "prompt": "hello",\n  "steps": 30,\n}\n')
+        form.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(build_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_purge_confirmation(snap_compare):
+    async def run_before(pilot: Any) -> None:
+        await ready(pilot)
+        await pilot.press("1", "down", "ctrl+d")
+        await pilot.pause(0.2)
+        for w in pilot.app.screen.query(Input):
+            w.cursor_blink = False
+        await pilot.press("s", "d")
+
+    assert snap_compare(build_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(snap_compare):
+    async def run_before(pilot: Any) -> None:
+        await ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+
+    assert snap_compare(build_app(), terminal_size=SIZE, run_before=run_before)

@@ -1,0 +1,376 @@
+"""Keyboard behaviour on fixed data (a FakeSession, no network): every pane reachable,
+view controls, the action registry (footer, help, palette, keymap), inert output, the
+setup screen and the error guard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, TextArea
+
+from rpdash.config import Settings
+from rpdash.core.clock import FakeClock
+from rpdash.core.models import JobStatus
+from rpdash.core.records import JobRecord
+from rpdash.services.events import ConnState, HealthEvent, JobFinished, JobsEvent, StreamEvent
+from rpdash.tui.actions import ACTIONS, BY_ID
+from rpdash.tui.app import RpdashApp
+from rpdash.tui.backend import StaticBackend
+from rpdash.tui.screens.confirm import ConfirmScreen
+from rpdash.tui.screens.help import HelpScreen
+from rpdash.tui.screens.setup import SetupScreen
+from rpdash.tui.widgets.health import HealthTable
+from rpdash.tui.widgets.jobs import JobTable
+from rpdash.tui.widgets.output import OutputViewer, StreamLog
+from rpdash.tui.widgets.submit import SubmitForm
+
+from .conftest import started, text_of, wait_for
+from .fakes import WALL, FakeSession, sample_health, sample_jobs
+
+SIZE = (160, 48)
+
+
+def fake_app(session: FakeSession | None = None, **kw: Any) -> tuple[RpdashApp, FakeSession]:
+    session = session or FakeSession(jobs=sample_jobs(), health=sample_health())
+    settings = kw.pop("settings", None)
+    app = RpdashApp(settings, backend=StaticBackend(session), clock=FakeClock(),
+                    strict_errors=True, **kw)
+    return app, session
+
+
+async def test_every_pane_reachable_by_keys_and_tab():
+    app, _ = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        assert isinstance(app.focused, JobTable)  # the jobs pane starts focused
+        await pilot.press("1")
+        assert isinstance(app.focused, HealthTable)
+        await pilot.press("3")
+        assert isinstance(app.focused, StreamLog) or app.focused.id == "out-final"
+        await pilot.press("2")
+        assert isinstance(app.focused, JobTable)
+        await pilot.press("4")
+        assert isinstance(app.focused, TextArea)
+        await pilot.press("escape")
+        assert isinstance(app.focused, JobTable)
+        # tab walks through every pane and comes back
+        seen = set()
+        for _ in range(20):
+            await pilot.press("tab")
+            node = app.focused
+            while node is not None and node.id not in ("pane-health", "pane-jobs", "pane-output",
+                                                       "pane-submit"):
+                node = node.parent
+            if node is not None:
+                seen.add(node.id)
+        assert seen == {"pane-health", "pane-jobs", "pane-output", "pane-submit"}
+        # shift+tab goes back
+        await pilot.press("2", "shift+tab")
+        assert not isinstance(app.focused, JobTable)
+        assert dash.query_one("#pane-jobs").border_title.startswith("[2] Jobs")
+
+
+async def test_cursor_stays_on_its_job_while_statuses_change():
+    app, session = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        await pilot.press("j", "j", "j")
+        target = jobs.current_job_id
+        assert target is not None
+        # a new job arrives (newest first: it goes on top) and statuses change
+        new = JobRecord("new-job-0000", "sdxl", JobStatus.IN_QUEUE, submitted_at=WALL)
+        changed = [r.copy(status=JobStatus.COMPLETED) for r in sample_jobs() if not r.terminal]
+        session.sink(JobsEvent([new, *changed]))
+        await wait_for(pilot, lambda: "new-job-0000" in jobs.records)
+        assert jobs.current_job_id == target
+        assert jobs.get_row_index("new-job-0000") == 0
+        written = jobs.cells_written
+        # the same records again: nothing is rewritten
+        session.sink(JobsEvent(changed))
+        await pilot.pause(0.1)
+        assert jobs.cells_written == written
+        # a toast for a finished job
+        session.sink(JobFinished(changed[0]))
+        await wait_for(pilot, lambda: any("COMPLETED" in n.message for n in app._notifications))
+
+
+async def test_filter_sort_mark_and_scope():
+    app, _ = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        total = jobs.row_count
+        await pilot.press("slash")
+        for ch in "whisper":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        assert jobs.filter_text == "whisper"
+        assert 0 < jobs.row_count < total
+        assert "filter: whisper" in dash.query_one("#pane-jobs").border_title
+        assert isinstance(app.focused, JobTable)
+        await pilot.press("escape")  # esc clears the filter
+        assert jobs.filter_text == "" and jobs.row_count == total
+        # sort by status: failures first
+        await pilot.press("S")
+        first = jobs.records[jobs.current_job_id] if jobs.cursor_row == 0 else None
+        assert jobs.sort_key == "status"
+        top = jobs.coordinate_to_cell_key((0, 0)).row_key.value
+        assert jobs.records[top].status is JobStatus.FAILED
+        await pilot.press("A")
+        top = jobs.coordinate_to_cell_key((0, 0)).row_key.value
+        assert top == max(jobs.records.values(), key=lambda r: r.submitted_at).job_id
+        del first
+        # marks
+        await pilot.press("home", "space", "space")
+        assert len(jobs.marked) == 2
+        assert "2 marked" in dash.query_one("#pane-jobs").border_title
+        await pilot.press("escape")
+        assert not jobs.marked
+        # all endpoints / the current one
+        await pilot.press("a")
+        cur = dash.query_one(HealthTable).current
+        assert jobs.scope_endpoint == cur
+        assert all(jobs.records[k.value].endpoint_id == cur for k in jobs.rows)
+        await pilot.press("a")
+        assert jobs.scope_endpoint is None and jobs.row_count == total
+
+
+async def test_bulk_cancel_of_marked_jobs_confirms_first():
+    app, session = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        live = [j for j, r in jobs.records.items() if not r.terminal]
+        jobs.marked.update(live)
+        await pilot.press("ctrl+d")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen)
+        assert f"Cancel {len(live)} jobs" in text_of(modal.query_one("#dialog-body"))
+        await pilot.press("enter")  # "No"
+        await pilot.pause(0.1)
+        assert session.sent("cancel") == []
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("tab", "enter")  # "Yes"
+        await wait_for(pilot, lambda: session.sent("cancel"))
+        assert sorted(session.sent("cancel")[0]) == sorted(live)
+        await wait_for(pilot, lambda: all(jobs.records[j].status is JobStatus.CANCELLED
+                                          for j in live))
+        assert not jobs.marked
+
+
+async def test_output_is_inert_text():
+    evil = "\x1b[2J\x1b]0;pwned\x07[bold red]not markup[/] \x9b31m"
+    rec = JobRecord("job-\x1b[31m-evil", "mock", JobStatus.FAILED, mode="stream",
+                    submitted_at=WALL - 5, error=evil, output=None, chunk_count=1)
+    session = FakeSession(jobs=[rec], endpoints=["mock"], chunks={rec.job_id: [evil + "\n"]})
+    app, _ = fake_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        viewer = dash.query_one(OutputViewer)
+        await wait_for(pilot, lambda: viewer.job is not None)
+        shown = text_of(dash.query_one(StreamLog)) + text_of(dash.query_one("#out-final-body"))
+        shown += text_of(dash.query_one(JobTable)) + text_of(dash.query_one("#out-head"))
+        assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown
+        assert "[bold red]not markup[/]" in shown  # shown literally
+        assert "␛[2J" in shown
+        # the toast too
+        session.sink(JobFinished(rec))
+        await wait_for(pilot, lambda: app._notifications)
+        note = list(app._notifications)[-1]
+        assert "\x1b" not in note.message and not note.markup
+
+
+async def test_stream_follow_toggle_counts_new_lines():
+    rec = JobRecord("s-1", "mock", JobStatus.IN_PROGRESS, mode="stream", submitted_at=WALL)
+    session = FakeSession(jobs=[rec], endpoints=["mock"])
+    app, _ = fake_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        viewer = dash.query_one(OutputViewer)
+        await wait_for(pilot, lambda: viewer.job is not None)
+        session.sink(StreamEvent("s-1", 0, ["a\n", "b\n"]))
+        await wait_for(pilot, lambda: viewer.next_seq == 2)
+        await pilot.press("3", "s")
+        assert not viewer.following
+        session.sink(StreamEvent("s-1", 2, ["c\n", "d\n", "e\n"]))
+        await wait_for(pilot, lambda: viewer.new_lines == 3)
+        assert "3 new lines" in text_of(dash.query_one("#out-head"))
+        # a repeated batch is not shown twice; a gap reloads from the store
+        session.sink(StreamEvent("s-1", 3, ["d\n", "e\n"]))
+        await pilot.pause(0.1)
+        assert [ln for ln in dash.query_one(StreamLog).lines if ln] == list("abcde")
+        await pilot.press("s")
+        assert viewer.following and viewer.new_lines == 0
+
+
+async def test_save_and_copy_output(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app, _ = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        await pilot.press("down", "down", "down")  # a COMPLETED job
+        jobs = dash.query_one(JobTable)
+        viewer = dash.query_one(OutputViewer)
+        await wait_for(pilot, lambda: viewer.job is not None
+                       and viewer.job.job_id == jobs.current_job_id)
+        await pilot.press("3", "ctrl+s")
+        files = await wait_for(pilot, lambda: list(tmp_path.glob("rpdash-*.txt")))
+        assert viewer.job.job_id in files[0].read_text()
+        assert any(str(files[0].name) in n.message for n in app._notifications)
+        copied: list[str] = []
+        monkeypatch.setattr(app, "copy_to_clipboard", copied.append)
+        await pilot.press("c")
+        assert copied and viewer.job.job_id in copied[0]
+
+
+async def test_edit_prefills_form_and_recent_inputs():
+    app, session = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        rec = jobs.records[jobs.current_job_id]
+        await pilot.press("e")
+        form = dash.query_one(SubmitForm)
+        assert isinstance(app.focused, TextArea)
+        assert '"prompt"' in form.editor.text and rec.endpoint_id == form.endpoint
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: session.sent("submit"))
+        ep, inp, mode, _policy, _hook = session.sent("submit")[0]
+        assert (ep, inp, mode) == (rec.endpoint_id, rec.input, rec.mode)
+        # ctrl+o: recall a recent input
+        app.backend._recent = [{"prompt": "from history"}]  # type: ignore[attr-defined]
+        session.recent = []
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "RecentInputsScreen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "from history" in form.editor.text)
+
+
+async def test_help_lists_every_binding_and_pauses_health():
+    app, session = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await wait_for(pilot, lambda: session.health_active is False)
+        text = text_of(app.screen.query_one("#help-table"))
+        for a in ACTIONS:
+            assert a.id in text, a.id
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: session.health_active is True)
+
+
+async def test_keymap_remaps_by_binding_id():
+    settings = Settings(keymap={"cancel": "x", "pause": "f5", "nonsense": "z"})
+    app, session = fake_app(settings=settings)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        assert any("nonsense" in n.message for n in app._notifications)
+        await pilot.press("f5")
+        assert session.paused
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert "x" in text_of(app.screen.query_one("#help-table"))
+
+
+async def test_command_line_and_palette():
+    app, session = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        await pilot.press("colon")
+        for ch in "watch":
+            await pilot.press(ch)
+        await pilot.press("space")
+        for ch in "abc123":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: session.sent("watch"))
+        assert session.sent("watch")[0] == ("abc123", dash.query_one(HealthTable).current)
+        assert "abc123" in dash.query_one(JobTable).records
+        dash.run_command("ep whisper")
+        assert dash.query_one(HealthTable).current == "whisper"
+        dash.run_command("frobnicate")
+        await wait_for(pilot, lambda: any("Unknown command" in n.message
+                                          for n in app._notifications))
+        # the palette offers registry actions
+        from rpdash.tui.app import ActionCommands
+
+        provider = ActionCommands(app.screen)
+        titles = [t for _, t, _ in provider._candidates()]
+        assert any("Cancel" in t for t in titles) and any("Purge" in t for t in titles)
+        app.run_registry_action("pause")
+        await wait_for(pilot, lambda: session.paused)
+
+
+async def test_rejected_key_and_stale_health_are_states():
+    health = sample_health()
+    app, session = fake_app(FakeSession(jobs=[], health=health))
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        table = dash.query_one(HealthTable)
+        assert "stale" in str(table.get_row("sdxl")[-1])
+        assert "retrying in" in str(table.get_row("sdxl")[1])
+        session.sink(HealthEvent("whisper", ConnState.KEY_REJECTED, health["whisper"].health,
+                                 last_ok_at=WALL - 30, message="the API key was rejected"))
+        await wait_for(pilot, lambda: "key rejected" in str(table.get_row("whisper")[1]))
+        assert "stale" in str(table.get_row("whisper")[-1])
+        assert any("rejected" in n.message for n in app._notifications)
+
+
+async def test_error_guard_turns_a_bug_into_a_notification():
+    session = FakeSession(jobs=sample_jobs(), health=sample_health())
+    app = RpdashApp(backend=StaticBackend(session), clock=FakeClock(), strict_errors=False)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+
+        def boom(*_a: Any) -> None:
+            raise RuntimeError("boom")
+
+        dash.query_one(HealthTable).update_event = boom  # type: ignore[method-assign]
+        session.sink(HealthEvent("sdxl", ConnState.OK))
+        await wait_for(pilot, lambda: app.internal_errors)
+        assert app.is_running
+        assert any("Internal error" in n.message for n in app._notifications)
+        await pilot.press("2", "j")  # still answers keys
+        assert isinstance(app.focused, DataTable)
+
+
+async def test_setup_screen_when_nothing_to_watch(monkeypatch, tmp_path):
+    for var in ("RUNPOD_API_KEY", "RUNPOD_ENDPOINT_ID", "RUNPOD_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    settings = Settings(history_path=tmp_path / "h.db")
+    app = RpdashApp(settings, strict_errors=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        text = text_of(app.screen.query_one("#setup-text"))
+        for needle in ("RUNPOD_API_KEY", "RUNPOD_ENDPOINT_ID", "--endpoint", "rpdash --demo"):
+            assert needle in text
+        await pilot.press("q")
+    assert app.return_code in (0, None)
+
+
+@pytest.mark.parametrize("size", [(160, 48), (100, 30)])
+async def test_layout_fits(size):
+    app, _ = fake_app()
+    async with app.run_test(size=size) as pilot:
+        dash = await started(app, pilot)
+        w, h = size
+        for pane in ("#pane-health", "#pane-jobs", "#pane-output", "#pane-submit"):
+            region = dash.query_one(pane).region
+            assert region.width > 20 and region.height >= 3, pane
+            assert region.right <= w and region.bottom <= h, pane
+        await pilot.press("4")
+        assert dash.query_one("#pane-submit").region.height >= 12  # unfolds when focused
+        assert dash.query_one("#sf-msg").region.height == 1
+
+
+def test_registry_ids_are_unique_and_complete():
+    assert len(BY_ID) == len(ACTIONS)
+    for needed in ("submit", "new_job", "cancel", "retry", "purge", "refresh", "pause",
+                   "command", "help", "palette", "quit", "filter", "mark", "follow", "save"):
+        assert needed in BY_ID
