@@ -184,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--scenario", default="default", metavar="NAME")
     sm.add_argument("--seed", type=int, default=0)
     sm.add_argument("--time-scale", type=_positive_float, default=1.0, metavar="X")
+
+    from rpdash import cli_ops
+
+    cli_ops.add_subcommands(sub, common)
     return p
 
 
@@ -232,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo:
             _err(state, "--demo starts the dashboard; it does not apply to headless commands")
             return EXIT_USAGE
+        from rpdash import cli_ops
+
+        if args.command in cli_ops.COMMANDS:
+            return cli_ops.dispatch(args, _load_settings(args))
         return _headless(args, state)
     except KeyboardInterrupt:
         if state.job_id:
