@@ -1,5 +1,6 @@
 """``rpdash``: the dashboard by default, plus a simulator and headless commands.
 
+
     rpdash [--endpoint ID ...] [--demo] [--readonly] [--config PATH]   the dashboard
     rpdash sim [--host H] [--port N] [--api-key KEY] [--scenario S] ...  local RunPod simulator
     rpdash run|status|cancel|retry|health|purge ...                      headless commands
@@ -33,6 +34,8 @@ import os
 import re
 import sys
 from typing import Any
+
+from rpdash.core.redact import redact
 
 EXIT_OK = 0
 EXIT_JOB = 1
@@ -72,11 +75,10 @@ class _State:
         self.job_id: str | None = None
         self.endpoint_id: str | None = None
         self.secret: str | None = None
+        self.history: Any = None  # _History of a command that submits jobs
 
     def scrub(self, text: str) -> str:
-        if self.secret and self.secret in text:
-            text = text.replace(self.secret, "***")
-        return text
+        return redact(text, self.secret)
 
 
 def _err(state: _State, message: str) -> None:
@@ -85,6 +87,121 @@ def _err(state: _State, message: str) -> None:
 
 def _note(message: str) -> None:
     print(f"rpdash: {message}", file=sys.stderr, flush=True)
+
+
+class _History:
+    """What the headless commands write to the job history (the same SQLite file as the
+    dashboard's): a submitted job's id, committed the moment it is known, then its final
+    state and stream chunks. The history never decides the outcome of a command: when it
+    cannot be opened or written, one warning line goes to stderr (once) and the command
+    carries on; the job id is still printed."""
+
+    #: stream chunks are written in batches of this many (one transaction each)
+    CHUNK_BATCH = 500
+
+    def __init__(self, path: Any, state: _State) -> None:
+        self.path = path
+        self._state = state
+        self._store: Any = None
+        self._broken = False
+        self._chunks: list[Any] = []
+        self._chunk_seq = 0
+        self._chunk_job: str | None = None
+
+    def _warn(self, exc: BaseException) -> None:
+        if not self._broken:
+            self._broken = True
+            msg = str(exc) or type(exc).__name__
+            print(f"rpdash: warning: {safe(self._state.scrub(msg))}; the job is not recorded "
+                  "in the history", file=sys.stderr, flush=True)
+
+    def _open(self) -> Any:
+        if self._store is None and not self._broken and self.path is not None:
+            try:
+                from rpdash.store.history import HistoryStore
+
+                store = HistoryStore(self.path)
+                if not store.writable:
+                    problem = store.problem
+                    store.close()
+                    raise problem or OSError("history is read-only")
+                self._store = store
+            except Exception as exc:  # noqa: BLE001 - the history must not fail a command
+                self._warn(exc)
+        return self._store
+
+    def _do(self, method: str, *args: Any) -> None:
+        store = self._open()
+        if store is None:
+            return
+        try:
+            getattr(store, method)(*args)
+        except Exception as exc:  # noqa: BLE001
+            self._warn(exc)
+
+    def submitted(self, job_id: str, endpoint_id: str, mode: str, request: Any) -> None:
+        import time
+
+        from rpdash.core.models import JobStatus
+        from rpdash.core.records import JobRecord
+
+        now = time.time()
+        extra: dict[str, Any] = {"via": "cli"}
+        if request is not None and getattr(request, "policy", None) is not None:
+            extra["policy"] = request.policy.body()
+        rec = JobRecord(
+            job_id=job_id, endpoint_id=endpoint_id, status=JobStatus.IN_QUEUE, mode=mode,
+            input=getattr(request, "input", None), submitted_at=now, updated_at=now,
+            extra=extra,
+        )
+        self._do("record_submitted", rec)
+
+    def job(self, job: Any, endpoint_id: str, mode: str) -> None:
+        """The job's latest state as the API answered it (status, output, error, times)."""
+        import time
+
+        from rpdash.core.records import JobRecord
+
+        if self._chunk_job == job.id:
+            self.flush_chunks()
+        try:
+            raw = job.raw()
+        except Exception:  # noqa: BLE001
+            raw = None
+        rec = JobRecord(
+            job_id=job.id, endpoint_id=endpoint_id, status=job.status, mode=mode,
+            updated_at=time.time(), delay_ms=job.delayTime, execution_ms=job.executionTime,
+            retries=job.retries or 0,
+            progress=None if job.terminal else job.output,
+            output=job.output if job.terminal else None,
+            error=job.error_text, worker_id=job.workerId,
+            chunk_count=self._chunk_seq if self._chunk_job == job.id else 0,
+        )
+        self._do("update", rec, raw)
+
+    def chunk(self, job_id: str, output: Any) -> None:
+        if self._broken:
+            return
+        if self._chunk_job != job_id:
+            self._chunk_job, self._chunk_seq, self._chunks = job_id, 0, []
+        self._chunks.append(output)
+        if len(self._chunks) >= self.CHUNK_BATCH:
+            self.flush_chunks()
+
+    def flush_chunks(self) -> None:
+        if self._chunks and self._chunk_job is not None:
+            outputs, self._chunks = self._chunks, []
+            self._do("append_chunks", self._chunk_job, self._chunk_seq, outputs)
+            self._chunk_seq += len(outputs)
+
+    def close(self) -> None:
+        self.flush_chunks()
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._store = None
 
 
 # ---------------------------------------------------------------------------- parser
@@ -182,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--api-key", default="sim-key", metavar="KEY",
                     help="key clients must send (default sim-key)")
     sm.add_argument("--scenario", default="default", metavar="NAME")
-    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--seed", type=int, default=None, metavar="N",
+                    help="seed for job ids, worker ids and faults (default: random; repeatable runs with a fixed seed)")
     sm.add_argument("--time-scale", type=_positive_float, default=1.0, metavar="X")
 
     from rpdash import cli_ops
@@ -337,7 +455,7 @@ def _sim(args: argparse.Namespace) -> int:
         port=args.port,
         api_key=args.api_key or None,
         scenario=args.scenario,
-        seed=args.seed,
+        seed=args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big"),
         time_scale=args.time_scale,
     )
     return EXIT_OK
@@ -468,7 +586,11 @@ async def _run_command(
     ) as client:
         cmd = args.command
         if cmd == "run":
-            return await _cmd_run(client, endpoint_id, request, args, state)
+            state.history = _History(settings.history_file(), state)
+            try:
+                return await _cmd_run(client, endpoint_id, request, args, state)
+            finally:
+                state.history.close()
         if cmd == "status":
             return await _cmd_status(client, endpoint_id, args, state)
         if cmd == "cancel":
@@ -494,21 +616,30 @@ def _got_id(state: _State, job_id: str, endpoint_id: str, *, announce: bool) -> 
 
 async def _cmd_run(client: Any, endpoint_id: str, request: Any, args: argparse.Namespace,
                    state: _State) -> int:
+    history = state.history or _History(None, state)
     if args.sync:
+
+        def on_job_id(jid: str) -> None:
+            _got_id(state, jid, endpoint_id, announce=True)
+            history.submitted(jid, endpoint_id, "runsync", request)
+
         job = await client.runsync(
-            endpoint_id, request, wait_ms=args.wait, timeout=args.timeout,
-            on_job_id=lambda jid: _got_id(state, jid, endpoint_id, announce=True),
+            endpoint_id, request, wait_ms=args.wait, timeout=args.timeout, on_job_id=on_job_id,
         )
+        history.job(job, endpoint_id, "runsync")
         return _finish(job, args)
     ref = await client.run(endpoint_id, request)
+    state.job_id = ref.id
+    mode = "stream" if args.stream else "run"
+    history.submitted(ref.id, endpoint_id, mode, request)  # committed before anything else
     if args.stream:
         _got_id(state, ref.id, endpoint_id, announce=True)
-        return await _stream(client, endpoint_id, ref.id, args)
+        return await _stream(client, endpoint_id, ref.id, args, history)
     if _follows(args):
         _got_id(state, ref.id, endpoint_id, announce=True)
         job = await _follow(client, endpoint_id, ref.id, args)
+        history.job(job, endpoint_id, mode)
         return _finish(job, args)
-    state.job_id = ref.id
     print(to_json(ref.raw()) if args.json else safe(ref.id), flush=True)
     return EXIT_OK
 
@@ -518,13 +649,18 @@ async def _follow(client: Any, endpoint_id: str, job_id: str, args: argparse.Nam
     return await client.follow(endpoint_id, job_id, timeout=args.timeout, wait_ms=args.wait)
 
 
-async def _stream(client: Any, endpoint_id: str, job_id: str, args: argparse.Namespace) -> int:
+async def _stream(client: Any, endpoint_id: str, job_id: str, args: argparse.Namespace,
+                  history: Any = None) -> int:
     from rpdash.api.protocol import StreamEnd
 
     out = sys.stdout
     async for item in client.stream(endpoint_id, job_id, wait_ms=args.wait):
         if isinstance(item, StreamEnd):
+            if history is not None:
+                history.job(item.job, endpoint_id, "stream")
             return _finish(item.job, args, print_output=False)
+        if history is not None:
+            history.chunk(job_id, item.output)
         if args.json:
             out.write(to_json(item.raw()) + "\n")
         else:

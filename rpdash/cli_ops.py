@@ -32,6 +32,8 @@ import re
 import sys
 from typing import Any
 
+from rpdash.core.redact import redact
+
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_API = 3
@@ -166,7 +168,7 @@ class _Ctx:
         self.saved = 0
 
     def scrub(self, text: str) -> str:
-        return text.replace(self.secret, "***") if self.secret and self.secret in text else text
+        return redact(text, self.secret)
 
     def error(self, message: str) -> None:
         print(f"rpdash: error: {safe(self.scrub(message))}", file=sys.stderr, flush=True)

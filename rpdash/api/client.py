@@ -43,6 +43,7 @@ from rpdash.api.limits import DEFAULT_MAX_CONCURRENCY, Pacer, backoff_delay, par
 from rpdash.api.limits import retry_after_delay
 from rpdash.api.protocol import StreamEnd
 from rpdash.core.clock import Clock, RealClock
+from rpdash.core.redact import redact
 from rpdash.core.errors import (
     ApiError,
     AuthError,
@@ -584,9 +585,7 @@ class RunPodClient(HttpOwner):
         return repr(self._scrub(sanitize(text, limit=limit)))
 
     def _scrub(self, text: str) -> str:
-        if self._key and self._key in text:
-            text = text.replace(self._key, "***")
-        return text
+        return redact(text, self._key)
 
     def _server_text(self, content: bytes) -> str | None:
         """The error text a server put in its body (``{"error": ...}`` and friends)."""

@@ -57,6 +57,7 @@ from pydantic import SecretStr
 from rpdash.api._owner import HttpOwner
 from rpdash.api.client import sanitize
 from rpdash.core.clock import Clock, RealClock
+from rpdash.core.redact import redact
 from rpdash.core.errors import (
     ApiError,
     AuthError,
@@ -1059,10 +1060,7 @@ class ControlClient(HttpOwner):
             ) from None
 
     def _inert(self, text: str, limit: int = 200) -> str:
-        out = sanitize(text, limit=limit)
-        if self._key and self._key in out:
-            out = out.replace(self._key, "***")
-        return out
+        return redact(sanitize(text, limit=limit), self._key)
 
     def _excerpt(self, content: bytes, limit: int = 100) -> str:
         text = content[: limit * 4].decode("utf-8", errors="replace").strip()

@@ -148,3 +148,15 @@ async def test_fake_clock_step_honours_chained_sleeps():
     await clock.advance(3, step=0.5)
     await t
     assert [round(x - start, 6) for x in ticks] == [1.0, 2.0, 3.0]
+
+
+def test_redact_masks_long_keys_anywhere_and_short_keys_only_as_tokens() -> None:
+    from rpdash.core.redact import redact
+
+    key = "rpa_0123456789ABCDEF"
+    assert redact(f"Authorization: Bearer {key}x", key) == "Authorization: Bearer ***x"
+    # a one-letter test key must not mangle the words around it
+    assert redact("job not found on endpoint mock; check k", "k") == (
+        "job not found on endpoint mock; check ***"
+    )
+    assert redact("nothing here", None) == "nothing here"
