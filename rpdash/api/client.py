@@ -132,6 +132,8 @@ class RunPodClient(HttpOwner):
     ``rate_limits`` turns the documented per-endpoint pacing on or off (the global concurrency
     bound ``max_concurrency`` always applies). ``max_retries`` is the number of extra tries
     for a retryable failure. ``transport`` replaces the network (tests only).
+    ``on_retry(error, delay_s, retry_number, max_retries)`` is called before each wait for
+    a retry, so a caller can say what is going on ("rate limited, retrying in 4 s").
     """
 
     def __init__(
@@ -146,7 +148,9 @@ class RunPodClient(HttpOwner):
         max_retries: int = 4,
         transport: httpx.AsyncBaseTransport | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        on_retry: Callable[[RpdashError, float, int, int], None] | None = None,
     ) -> None:
+        self.on_retry = on_retry
         base = (base_url or "").strip().rstrip("/")
         parts = urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -483,17 +487,32 @@ class RunPodClient(HttpOwner):
             if self.max_retries == 0 or not should(exc):
                 raise
             first = exc
-        await self._clock.sleep(self._wait_for(first, 1))
+        delay = self._wait_for(first, 1)
+        self._notify_retry(first, delay, 1)
+        await self._clock.sleep(delay)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries),
             retry=retry_if_exception(should),
             wait=lambda rs: self._wait_for(rs.outcome.exception(), rs.attempt_number + 1),
             sleep=self._clock.sleep,
+            before_sleep=lambda rs: self._notify_retry(
+                rs.outcome.exception(), rs.next_action.sleep if rs.next_action else 0.0,
+                rs.attempt_number + 1,
+            ),
             reraise=True,
         )
         return await retrying(
             self._attempt, op, endpoint_id, job_id, method, url, model, content, hold_ms
         )
+
+    def _notify_retry(self, exc: BaseException | None, delay: float, number: int) -> None:
+        hook = self.on_retry
+        if hook is None or not isinstance(exc, RpdashError):
+            return
+        try:
+            hook(exc, float(delay), number, self.max_retries)
+        except Exception:  # noqa: BLE001 - a display hook must not break the request
+            pass
 
     @staticmethod
     def _wait_for(exc: BaseException | None, attempt: int) -> float:
@@ -526,11 +545,24 @@ class RunPodClient(HttpOwner):
             try:
                 resp = await http.request(method, url, **kw)
             except httpx.HTTPError as exc:
-                raise self._transport_error(exc, op, endpoint_id) from exc
+                err = self._transport_error(exc, op, endpoint_id)
+                err.endpoint_id = endpoint_id
+                raise err from exc
         code = resp.status_code
         if 200 <= code < 300:
-            return self._parse(resp.content, model, op, endpoint_id)
-        raise self._http_error(resp, op, endpoint_id, job_id)
+            try:
+                return self._parse(resp.content, model, op, endpoint_id)
+            except BadResponse as exc:
+                exc.endpoint_id = endpoint_id
+                if op not in _IDEMPOTENT:  # it was accepted: not resent, and we say so
+                    exc.message += (
+                        f" (HTTP {code}); RunPod may have received it (not sent again): "
+                        "check the endpoint's jobs before repeating it"
+                    )
+                raise
+        err = self._http_error(resp, op, endpoint_id, job_id)
+        err.endpoint_id = endpoint_id
+        raise err
 
     def _parse(self, content: bytes, model: type[M], op: str, endpoint_id: str) -> M:
         try:
@@ -680,9 +712,15 @@ class RunPodClient(HttpOwner):
                 f"limit ({type(exc).__name__}); raise RPDASH_REQUEST_TIMEOUT if this persists"
             )
         if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
+            may = ""
+            if op not in _IDEMPOTENT:  # not resent: say what may have happened
+                may = (
+                    "; RunPod may have received it (not sent again): check the endpoint's "
+                    "jobs before repeating it"
+                )
             return Unreachable(
                 f"the connection to {host} dropped during /{op} on endpoint {endpoint_id} "
-                f"({reason})"
+                f"({reason}){may}"
             )
         return Unreachable(f"request to {host} failed during /{op} ({reason})")
 

@@ -14,6 +14,8 @@ class RpdashError(Exception):
     transient: bool = False
     #: short state label shown in the UI ("key rejected", "unreachable", ...)
     label: str = "error"
+    #: the endpoint the failed request was for, when the client knows it
+    endpoint_id: str | None = None
 
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)

@@ -18,3 +18,18 @@ def redact(text: str, secret: str | None) -> str:
         return text.replace(secret, MASK)
     pattern = rf"(?<![A-Za-z0-9_\-]){re.escape(secret)}(?![A-Za-z0-9_\-])"
     return re.sub(pattern, MASK, text)
+
+
+#: a key must be at least this long before its last four characters are shown
+_HINT_MIN = 16
+
+
+def mask(secret: str | None) -> str:
+    """A hint of which key is in use that gives nothing away: ``rp_…a1b2`` for a real
+    RunPod key (12+ characters stay hidden), ``…`` for a short one, ``""`` for none."""
+    if not secret:
+        return ""
+    prefix = "rp_" if secret.startswith("rp_") else ""
+    if len(secret) < _HINT_MIN:
+        return f"{prefix}…"
+    return f"{prefix}…{secret[-4:]}"

@@ -215,7 +215,8 @@ class JobBook:
         """A new job (submitted, watched). ``submitted`` writes and commits it at once."""
         self.records[rec.job_id] = rec
         if submitted:
-            self.store_call("record_submitted", rec)
+            if not self.store_call("record_submitted", rec):
+                self._writes[rec.job_id] = (rec, None)  # the id is written again later
         else:
             self._writes[rec.job_id] = (rec, None)
         if emit:

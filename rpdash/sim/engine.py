@@ -798,12 +798,15 @@ class Engine:
             },
         }
 
-    def take_chunks(self, job: SimJob) -> tuple[str, list[dict[str, Any]]]:
-        """Hand out the chunks not handed out yet, with the status at the same instant."""
+    def take_chunks(self, job: SimJob, *, peek: bool = False) -> tuple[str, list[dict[str, Any]]]:
+        """Hand out the chunks not handed out yet, with the status at the same instant.
+        With ``peek`` the chunks are shown but stay pending (an answer that will not reach
+        the client, e.g. a dropped connection, must not consume them)."""
         if job.pending:
             out = [{"output": c} for c in job.pending]
-            job.chunks_sent += len(job.pending)
-            job.pending = []
+            if not peek:
+                job.chunks_sent += len(job.pending)
+                job.pending = []
         else:
             out = []
         return job.status, out

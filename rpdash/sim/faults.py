@@ -17,8 +17,17 @@ When each fault acts (the server applies them):
   ``drop_rate`` -> the status line, headers and part of the body are sent, then the
   connection is closed; ``garbage_rate`` -> 200 with a non-JSON body (an HTML error page or
   truncated JSON); ``wrong_shape_rate`` -> 200 with valid JSON of the wrong shape.
+  Exception: a damaged ``/stream`` answer does not drain the chunks it would have carried
+  (they stay pending for the next call), so a client that re-polls loses none.
 
-The rates are shares of requests in [0, 1]; their sum must not exceed 1.
+The rates are shares of requests in [0, 1]; their sum must not exceed 1. ``burst`` limits a
+spec to the next N requests it applies to (a 429 burst, a short outage): after N draws the
+spec removes itself, so a test can say "the next 3 /health calls fail" without timing.
+
+``Faults.mutate`` (Python only, not on the admin API) is a hook for tests: a callable
+``(endpoint, operation, payload) -> payload | bytes | None`` applied to every successful
+answer; a returned value replaces the JSON payload (bytes are sent as they are), ``None``
+keeps it.
 """
 
 from __future__ import annotations
@@ -63,8 +72,11 @@ class FaultSpec:
     drop_rate: float = 0.0
     garbage_rate: float = 0.0
     wrong_shape_rate: float = 0.0
+    burst: int | None = None
 
     def __post_init__(self) -> None:
+        if self.burst is not None and int(self.burst) < 1:
+            raise ValueError("burst must be >= 1 (or None for no limit)")
         rates = (self.error_rate, self.throttle_rate, self.drop_rate, self.garbage_rate,
                  self.wrong_shape_rate)  # fmt: skip
         if any(not 0.0 <= r <= 1.0 for r in rates):
@@ -127,6 +139,9 @@ class Faults:
         self._specs: dict[tuple[str, str], FaultSpec] = {}
         self.active = False
         self.injected = 0  # how many requests were hit by a fault (not counting latency)
+        self._left: dict[tuple[str, str], int] = {}  # draws left of a burst spec
+        #: test hook: (endpoint, operation, payload) -> new payload, bytes, or None
+        self.mutate: Any = None
 
     def set(self, spec: FaultSpec | dict[str, Any] | None = None, *, endpoint: str | None = None,
             operation: str | None = None, **fields_: Any) -> FaultSpec:  # fmt: skip
@@ -143,33 +158,46 @@ class Faults:
             spec = FaultSpec.from_dict({**spec, **fields_})
         elif fields_:
             raise TypeError("give a FaultSpec or keyword fields, not both")
+        self._left.pop((ep, op), None)
         if spec.quiet:
             self._specs.pop((ep, op), None)
         else:
             self._specs[(ep, op)] = spec
+            if spec.burst is not None:
+                self._left[(ep, op)] = int(spec.burst)
         self.active = bool(self._specs)
         return spec
 
     def clear(self) -> None:
         self._specs.clear()
+        self._left.clear()
         self.active = False
 
     def get(self, endpoint: str, operation: str) -> FaultSpec | None:
+        key = self._key(endpoint, operation)
+        return None if key is None else self._specs[key]
+
+    def _key(self, endpoint: str, operation: str) -> tuple[str, str] | None:
         s = self._specs
-        return (
-            s.get((endpoint, operation))
-            or s.get((endpoint, ANY))
-            or s.get((ANY, operation))
-            or s.get((ANY, ANY))
-        )
+        for key in ((endpoint, operation), (endpoint, ANY), (ANY, operation), (ANY, ANY)):
+            if key in s:
+                return key
+        return None
 
     def decide(self, endpoint: str, operation: str) -> Decision:
         """Draw the fate of one request (one draw, plus one for jitter when set)."""
         if not self.active:
             return OK
-        spec = self.get(endpoint, operation)
-        if spec is None:
+        key = self._key(endpoint, operation)
+        if key is None:
             return OK
+        spec = self._specs[key]
+        if key in self._left:
+            self._left[key] -= 1
+            if self._left[key] <= 0:  # the burst's last request: the spec goes after it
+                del self._left[key]
+                del self._specs[key]
+                self.active = bool(self._specs)
         rng = self._rng
         latency = spec.latency
         if spec.latency_jitter:

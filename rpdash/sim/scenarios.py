@@ -24,6 +24,8 @@ cold              ``mock``, ``mock-stream``: 0..2 workers, 20-30 s cold start, 3
                   workers throttled for 15 s first, 5 s idle timeout.
 firehose          ``firehose`` (2..20 workers x 2 slots, ~8 jobs/s of 0.2-3 s) and
                   ``firehose-stream`` (~1 job/s of fast tokens): a busy account.
+idle5             ``idle-1`` .. ``idle-5``: five endpoints with one warm worker each and no
+                  traffic at all (the idle-cost benchmark, bench/idle_bench.py).
 ================  ==========================================================================
 """
 
@@ -223,6 +225,12 @@ def _build() -> dict[str, Scenario]:
             TrafficSpec("firehose", 8.0, _firehose_body, period=60, amplitude=0.5),
             TrafficSpec("firehose-stream", 1.0, _firehose_stream_body, period=45, amplitude=0.5),
         ),
+    )
+    out["idle5"] = Scenario(
+        "idle5",
+        "five quiet endpoints, one warm worker each, no traffic (idle cost)",
+        tuple(EndpointConfig(f"idle-{i}", workers_min=1, workers_max=3, cold_start=1.0,
+                             idle_timeout=60.0) for i in range(1, 6)),  # fmt: skip
     )
     return out
 

@@ -36,7 +36,8 @@ Choices where runpod-api.md says [unconfirmed]
   docs say "about 10 s", and runpod-python reads /stream with a 10 s read timeout, so a
   hold of 10 s or more would make it fail.
 - A long poll whose client disconnects stops waiting and takes no chunks, so a reader that
-  gave up does not lose chunks.
+  gave up does not lose chunks. Likewise a /stream answer damaged by a ``drop``, ``garbage``
+  or ``wrong_shape`` fault does not consume its chunks: the next /stream hands them out.
 - cancel/retry/purge ignore any body. Unknown top-level body keys are ignored.
 - Admin routes (same auth) for tests and the demo, not part of RunPod's API:
   ``/_sim/faults`` (GET, POST, DELETE), ``/_sim/scenario`` (GET, POST ``{"name"}``),
@@ -280,6 +281,10 @@ class SimApp:
             await self._answer(send, 429, {"error": f"too many concurrent {op} requests"},
                                decision, _retry_after(1))  # fmt: skip
             return
+        if decision.kind in ("drop", "garbage", "wrong_shape"):
+            # the answer will not deliver the result: handlers that drain (stream) must not
+            # consume what it carries
+            scope["rpdash.undelivered"] = True
         try:
             result = await self._handlers[op](scope, receive, ep_id, job_id)
         except SimError as exc:
@@ -295,6 +300,14 @@ class SimApp:
             limiter.leave(ep_id, op)
         if result is _GONE:
             return
+        mutate = self.faults.mutate
+        if mutate is not None and decision.kind == "ok":
+            new = mutate(ep_id, op, result)
+            if isinstance(new, bytes | bytearray):
+                await _send(send, 200, bytes(new))
+                return
+            if new is not None:
+                result = new
         await self._answer(send, 200, result, decision)
 
     async def _answer(self, send: Any, status: int, payload: Any, decision: Decision,
@@ -450,7 +463,9 @@ class SimApp:
                 return _GONE
         if job.deleted:
             raise _HttpError(404, f"job {job_id} not found")
-        status, chunks = engine.take_chunks(job)
+        # A dropped or mangled answer never delivers its chunks: keep them pending, so the
+        # client's next /stream gets them (no chunk lost, none twice).
+        status, chunks = engine.take_chunks(job, peek=bool(scope.get("rpdash.undelivered")))
         return {"status": status, "stream": chunks}
 
     async def _cancel(self, scope: dict[str, Any], receive: Any, ep: str, job_id: str) -> Any:
@@ -843,6 +858,14 @@ class SimServer:
                 self.faults.clear()
             if fields or not reset:
                 self.faults.set(FaultSpec.from_dict(fields), endpoint=endpoint, operation=operation)
+
+        self.call(apply)
+
+    def set_mutator(self, fn: Callable[[str, str, Any], Any] | None) -> None:
+        """Thread-safe: install (or remove, with None) the ``Faults.mutate`` test hook."""
+
+        def apply() -> None:
+            self.faults.mutate = fn
 
         self.call(apply)
 

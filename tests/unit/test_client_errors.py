@@ -339,6 +339,25 @@ async def test_wrong_shape_is_bad_response(sim):
                 await c.status("mock", "any-job")
 
 
+async def test_unreadable_answer_to_run_says_the_job_may_exist_and_is_not_resent(sim):
+    sim.set_faults(operation="run", garbage_rate=0.5, wrong_shape_rate=0.5)
+    clock = StepClock()
+    async with client_for(sim, clock=clock) as c:
+        for _ in range(6):
+            with pytest.raises(BadResponse) as exc:
+                await c.run("mock", req())
+            assert "may have received it (not sent again)" in str(exc.value)
+            assert exc.value.endpoint_id == "mock"
+    assert clock.slept == [] and submitted(sim) == 6  # one job per request, none repeated
+    # a read that changes nothing says no such thing (it is simply retried)
+    sim.set_faults(reset=True)
+    sim.set_faults(operation="health", garbage_rate=1.0)
+    async with client_for(sim, max_retries=0) as c:
+        with pytest.raises(BadResponse) as exc:
+            await c.health("mock")
+    assert "may have received" not in str(exc.value)
+
+
 # ---------------------------------------------------------------------------- dropped connections
 
 

@@ -160,3 +160,12 @@ def test_redact_masks_long_keys_anywhere_and_short_keys_only_as_tokens() -> None
         "job not found on endpoint mock; check ***"
     )
     assert redact("nothing here", None) == "nothing here"
+
+
+def test_mask_shows_which_key_without_giving_it_away() -> None:
+    from rpdash.core.redact import mask
+
+    assert mask("rp_ABCDEFGHIJKLMNOPQRSTa1b2") == "rp_…a1b2"
+    assert mask("0123456789abcdefWXYZ") == "…WXYZ"
+    assert mask("rp_short") == "rp_…"  # too short to show any of it
+    assert mask("KEY") == "…" and mask("") == "" and mask(None) == ""

@@ -3,7 +3,6 @@ files, clear errors instead of tracebacks, nothing lost when rpdash is killed)."
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -14,7 +13,6 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.store import HistoryStore, StoreError
 from rpdash.store.schema import SCHEMA_VERSION
+from tests.helpers import as_user_who_cannot_write
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -461,35 +460,8 @@ def test_file_from_a_newer_rpdash_opens_read_only(db: Path) -> None:
     s.close()
 
 
-# A read-only file, checked by a user who cannot write it. As root (CI, containers) file
-# modes do not stop writes, so the check runs in a forked child that drops to "nobody".
-_NOBODY = 65534
+# A read-only file, checked by a user who cannot write it (tests/helpers.py).
 
-
-def _as_user_who_cannot_write(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    if os.geteuid() != 0:
-        return fn()
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        code = 0
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(_NOBODY)
-            os.setuid(_NOBODY)
-            out = fn()
-        except BaseException as e:  # noqa: BLE001
-            out = {"child_error": f"{type(e).__name__}: {e}"}
-            code = 1
-        os.write(w, json.dumps(out).encode())
-        os.close(w)
-        os._exit(code)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    return json.loads(data)
 
 
 @pytest.mark.parametrize("dir_writable", [False, True], ids=["ro-dir", "rw-dir"])
@@ -524,7 +496,7 @@ def test_read_only_file_is_a_clear_error_and_still_readable(dir_writable: bool) 
                 out["strict_error"] = str(e)
             return out
 
-        out = _as_user_who_cannot_write(check)
+        out = as_user_who_cannot_write(check)
     finally:
         os.chmod(base, 0o755)
         for p in base.iterdir():
@@ -608,7 +580,7 @@ def test_history_in_a_read_only_directory_is_a_clear_error() -> None:
                 return {"error": str(e)}
             return {"error": None}
 
-        out = _as_user_who_cannot_write(check)
+        out = as_user_who_cannot_write(check)
     finally:
         os.chmod(base, 0o755)
         base.rmdir()
