@@ -284,19 +284,9 @@ def _n(v: int | None) -> str:
     return "?" if v is None else str(v)
 
 
-def _uptime(s: int | None) -> str:
-    if s is None:
-        return "-"
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m{s:02d}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m" if h < 48 else f"{h // 24}d{h % 24:02d}h"
-
-
 async def _cmd_workers(ctx: _Ctx) -> int:
+    from rpdash.services.diagnosis import uptime_text
+
     endpoint_id = ctx.endpoint()
     async with ctx.control() as cc:
         wl = await cc.workers(endpoint_id)
@@ -309,7 +299,7 @@ async def _cmd_workers(ctx: _Ctx) -> int:
           f"throttled {s.get('throttled', 0)}, unhealthy {s.get('unhealthy', 0)}", flush=True)  # fmt: skip
     if wl.workers:
         rows = [[safe(w.id), safe(w.status), safe(w.gpu_type or "-") + (f" x{w.gpu_count}" if w.gpu_count and w.gpu_count > 1 else ""),
-                 safe(w.data_center or "-"), _uptime(w.uptime_s), _n(w.version) + (" (stale)" if w.is_stale else "")]
+                 safe(w.data_center or "-"), uptime_text(w.uptime_s), _n(w.version) + (" (stale)" if w.is_stale else "")]
                 for w in wl.workers]  # fmt: skip
         for line in _table(rows, ["ID", "STATUS", "GPU", "DATA CENTER", "UPTIME", "VERSION"]):
             print(line, flush=True)

@@ -26,6 +26,12 @@ In the environment they are JSON (``RPDASH_ENDPOINTS='{"prod": "abc123"}'``). A 
     [keymap]                        # binding id = keys
     cancel_job = "ctrl+d,delete"
 
+    [favourites]                    # key 0-9 = endpoint id (the endpoint picker writes it)
+    1 = "abc123"
+
+    [endpoint_keys]                 # endpoints that do not use api_key, by name or id
+    staging = "rpa_..."
+
 The RunPod names (``RUNPOD_*``) are the ones RunPod's own SDKs read, so an existing setup
 just works. One trap is refused explicitly: RunPod's Go samples read ``RUNPOD_BASE_URL`` and
 pass it as the *endpoint id*. rpdash keeps the two apart and says so when one looks like the
@@ -95,6 +101,8 @@ _HINTS = {
     "history_retention_days": "must be a number >= 0 (days; 0 keeps all history)",
     "request_timeout": "must be a number > 0 (seconds)",
     "keymap": 'must be a table of binding_id = "keys"',
+    "favourites": 'must be a table of digit = "endpoint id" ("0" to "9")',
+    "endpoint_keys": 'must be a table of endpoint name or id = "API key"',
     "theme": "must be a theme name",
 }
 
@@ -158,6 +166,11 @@ class Settings(BaseSettings):
     history_retention_days: float = Field(default=30.0, ge=0, allow_inf_nan=False)
     request_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
     keymap: dict[str, _KeysValue] = Field(default_factory=dict)
+    #: favourite endpoints by key "0"-"9" (set from the endpoint picker; digits jump to them)
+    favourites: dict[str, _EndpointIdValue] = Field(default_factory=dict)
+    #: API keys of endpoints that do not use ``api_key`` (another account or a scoped key),
+    #: by endpoint name (from ``endpoints``) or id
+    endpoint_keys: dict[str, SecretStr] = Field(default_factory=dict)
     #: Textual theme name; None leaves the app's default.
     theme: str | None = None
 
@@ -258,7 +271,32 @@ class Settings(BaseSettings):
             raise ValueError(_HINTS["base_url"])
         return v.rstrip("/")
 
-    @field_validator("endpoints", "keymap", mode="before")
+    @field_validator("endpoint_keys", mode="before")
+    @classmethod
+    def _endpoint_keys(cls, v: Any) -> Any:
+        if not isinstance(v, Mapping):
+            raise ValueError(_HINTS["endpoint_keys"])
+        out: dict[str, str] = {}
+        for name, key in v.items():
+            if isinstance(key, SecretStr):
+                key = key.get_secret_value()
+            if not isinstance(key, str) or not key.strip():
+                raise ValueError(_HINTS["endpoint_keys"])
+            key = key.strip()
+            if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in key):
+                raise ValueError("keys must not contain spaces or control characters")
+            out[str(name).strip()] = key
+        return out
+
+    @field_validator("favourites", mode="after")
+    @classmethod
+    def _favourite_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if key not in "0123456789" or len(key) != 1:
+                raise ValueError(_HINTS["favourites"])
+        return v
+
+    @field_validator("endpoints", "keymap", "favourites", mode="before")
     @classmethod
     def _tables(cls, v: Any, info: Any) -> Any:
         if not isinstance(v, Mapping):
@@ -311,6 +349,26 @@ class Settings(BaseSettings):
             known = ", ".join(self.endpoints) or "none configured"
             raise InvalidInput(f"not an endpoint id or a known name (names: {known})")
         return key
+
+    def key_for(self, endpoint_id: str) -> SecretStr | None:
+        """The API key for one endpoint: its own from ``[endpoint_keys]`` (by id, or by a
+        name in ``[endpoints]`` that names it), else ``api_key``."""
+        own = self.endpoint_keys.get(endpoint_id)
+        if own is None:
+            for name, ep in self.endpoints.items():
+                if ep == endpoint_id and name in self.endpoint_keys:
+                    own = self.endpoint_keys[name]
+                    break
+        return own if own is not None else self.api_key
+
+    def own_keys(self, endpoint_ids: list[str]) -> dict[str, SecretStr]:
+        """The endpoints among ``endpoint_ids`` that have a key of their own."""
+        out: dict[str, SecretStr] = {}
+        for ep in endpoint_ids:
+            key = self.key_for(ep)
+            if key is not None and key is not self.api_key:
+                out[ep] = key
+        return out
 
     def history_file(self, demo: bool = False) -> Path:
         """Where the job history lives: the demo always uses its own file."""
@@ -443,7 +501,10 @@ def load_settings(
     ctx = _LoadContext(config_path=path if exists else None)
 
     env_path: Path | None = Path(env_file).expanduser() if env_file is not None else None
-    if env_path is not None and not env_path.is_file():
+    try:
+        if env_path is not None and not env_path.is_file():
+            env_path = None
+    except OSError:  # e.g. the current directory cannot be read: there is no .env to use
         env_path = None
 
     token = _LOAD.set(ctx)

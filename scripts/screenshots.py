@@ -59,12 +59,22 @@ async def load(app: Any, pilot: Any) -> None:
     s = app.session
     eps = list(s.endpoints)
     by = {e.split("-")[0]: e for e in eps}
+    # mock_delay / mock_return: the simulator's worker takes that long and answers that
+    # (without them a job "runs" in 0 ms, which looks fake on a screenshot)
     plan: list[tuple[str, dict]] = [
-        (by.get("sdxl", eps[0]), {"prompt": "a lighthouse at dusk", "steps": 30}),
-        (by.get("whisper", eps[0]), {"audio": "s3://bucket/call-0142.wav"}),
-        (by.get("etl", eps[0]), {"mock_error": True, "batch": 17}),
-        (by.get("sdxl", eps[0]), {"prompt": "isometric city, night", "steps": 50}),
-        (by.get("llm", eps[0]), {"prompt": "Explain cold starts", "max_tokens": 40}),
+        (by.get("sdxl", eps[0]), {"prompt": "a lighthouse at dusk", "steps": 30,
+                                  "mock_delay": 4.2,
+                                  "mock_return": {"image_url": "s3://bucket/lighthouse.png"}}),
+        (by.get("whisper", eps[0]), {"audio": "s3://bucket/call-0142.wav", "mock_delay": 1.6,
+                                     "mock_return": {"text": "thanks for calling"}}),
+        (by.get("etl", eps[0]), {"batch": 17, "mock_delay": 2.5,
+                                 "mock_error": "schema mismatch in column 'ts'"}),
+        (by.get("sdxl", eps[0]), {"prompt": "isometric city, night", "steps": 50,
+                                  "mock_delay": 6.8,
+                                  "mock_return": {"image_url": "s3://bucket/city.png"}}),
+        (by.get("llm", eps[0]), {"prompt": "Explain cold starts", "max_tokens": 40,
+                                 "mock_delay": 2.2,
+                                 "mock_return": {"text": "A cold start is ..."}}),
     ]
     for ep, inp in plan:
         try:
@@ -75,6 +85,7 @@ async def load(app: Any, pilot: Any) -> None:
 
 def shoot(app: Any, out: Path, name: str) -> Path:
     path = out / f"{name}.svg"
+    app.clear_notifications()  # toasts come and go; the panes are the subject
     app.save_screenshot(filename=path.name, path=str(out))
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return path
@@ -94,11 +105,11 @@ async def session_big(out: Path) -> list[Path]:
         await load(app, pilot)
         jobs = dash.query_one(JobTable)
         health = dash.query_one(HealthTable)
-        await wait_for(pilot, lambda: len(jobs.records) >= 6, 60, "jobs in the list")
+        await wait_for(pilot, lambda: len(jobs.records) >= 16, 90, "jobs in the list")
         await wait_for(pilot, lambda: max((len(v.queue) for v in health.views.values()),
                                           default=0) >= 12, 60, "health history")
-        await wait_for(pilot, lambda: any(r.status.terminal for r in jobs.records.values()),
-                       60, "a finished job")
+        await wait_for(pilot, lambda: sum(r.status.terminal for r in jobs.records.values()) >= 6,
+                       90, "finished jobs")
         # cursor on a finished job so the output pane has something to show
         done = next(j for j, r in sorted(jobs.records.items(),
                                         key=lambda kv: -kv[1].submitted_at) if r.terminal)
@@ -120,7 +131,7 @@ async def session_big(out: Path) -> list[Path]:
         viewer = dash.query_one(OutputViewer)
         await wait_for(pilot, lambda: viewer.job is not None and viewer.job.job_id == rec.job_id,
                        10, "the stream job in the viewer")
-        await pilot.press("3")
+        await pilot.press("alt+3")
         await wait_for(pilot, lambda: viewer.next_seq >= 120, 90, "streamed chunks")
         shots.append(shoot(app, out, "output-streaming"))
 
@@ -134,7 +145,7 @@ async def session_big(out: Path) -> list[Path]:
         await pilot.press("escape")
 
         # the purge confirmation, on the endpoint with the longest queue
-        await pilot.press("1")
+        await pilot.press("alt+1")
         queue = {e: (health.queue_size(e) or 0) for e in health.views}
         target = max(queue, key=lambda e: queue[e])
         health.move_cursor(row=list(health.views).index(target))
@@ -161,8 +172,8 @@ async def session_small(out: Path) -> list[Path]:
         dash = await start(app, pilot)
         await load(app, pilot)
         jobs = dash.query_one(JobTable)
-        await wait_for(pilot, lambda: len(jobs.records) >= 5, 60, "jobs in the list")
-        await pilot.pause(3)
+        await wait_for(pilot, lambda: len(jobs.records) >= 12, 90, "jobs in the list")
+        await pilot.pause(1)
         for w in app.query(TextArea):
             w.cursor_blink = False
         return [shoot(app, out, "dashboard-100x30")]

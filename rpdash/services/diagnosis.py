@@ -250,3 +250,16 @@ def _low_priority(job: JobRecord) -> bool:
     extra = job.extra if isinstance(job.extra, dict) else {}
     policy = extra.get("policy")
     return bool(isinstance(policy, dict) and policy.get("lowPriority")) or bool(extra.get("lowPriority"))
+
+
+def uptime_text(s: int | None) -> str:
+    """A worker's uptime, compactly: ``45s``, ``3m07s``, ``5h02m``, ``3d04h`` (``-`` unknown)."""
+    if s is None:
+        return "-"
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h < 48 else f"{h // 24}d{h % 24:02d}h"

@@ -31,13 +31,25 @@ from rpdash.core.errors import RpdashError
 from rpdash.core.models import Health, JobStatus, Policy, PurgeResult
 from rpdash.core.records import JobRecord
 from rpdash.services.actions import Actions
-from rpdash.services.events import Event, HealthEvent, Sink
+from rpdash.services.events import Event, HealthEvent, ProblemEvent, Sink
 from rpdash.services.health import HealthPoller, safe_emit
 from rpdash.services.streams import StreamFollower
 from rpdash.services.tracker import JobBook, JobTracker, TrackerStats
 from rpdash.services.validation import check_endpoint_id, check_job_id
 
 log = logging.getLogger("rpdash.services.session")
+
+
+def _metrics_store(store: Any) -> Any:
+    """A MetricsStore over ``store`` when it is a HistoryStore (fakes get None)."""
+    from rpdash.store.history import HistoryStore
+
+    if not isinstance(store, HistoryStore):
+        return None
+    from rpdash.store.metrics_store import MetricsStore
+
+    return MetricsStore(store)
+
 
 HISTORY_LIMIT = 1000
 
@@ -59,9 +71,16 @@ class Session:
         history_limit: int = HISTORY_LIMIT,
         concurrency: int = 8,
         runsync_wait_ms: int | None = None,
+        metrics_retention_s: float | None = 30 * 86400.0,
+        poll_health: bool = True,
     ) -> None:
         self.client = client
         self.store = store
+        #: health samples for the charts (same SQLite file as the history); None without one
+        self.metrics: Any = _metrics_store(store)
+        #: samples older than this are pruned at start (None keeps them all)
+        self.metrics_retention_s = metrics_retention_s
+        self._metrics_broken = False
         self.sink = sink
         self.clock: Clock = clock or RealClock()
         self.endpoints: list[str] = list(dict.fromkeys(endpoints))
@@ -84,7 +103,9 @@ class Session:
             on_health=self._tracker_health,
         )
         self.pollers: dict[str, HealthPoller] = {}
-        for ep in self.endpoints:
+        #: False when the API has no /health (local dev worker): no pollers are made
+        self.pollers_enabled = poll_health
+        for ep in self.endpoints if poll_health else ():
             self._add_poller(ep)
         self.followers: dict[str, StreamFollower] = {}
         kw: dict[str, Any] = {}
@@ -125,6 +146,7 @@ class Session:
         if self._started:
             return
         self._started = True
+        self.prune_metrics()
         recent = self.book.store_read("recent", self.history_limit, default=[]) or []
         active = self.book.store_read("active", default=[]) or []
         self.book.load(reversed(recent))  # oldest first: dict order is chronological
@@ -303,8 +325,58 @@ class Session:
 
     def _emit(self, event: Event) -> None:
         if isinstance(event, HealthEvent):
+            prev = self.health.get(event.endpoint_id)
             self.health[event.endpoint_id] = event
+            self._record_health(event, prev)
         safe_emit(self.sink, event)
+
+    # ================================================================== metrics
+
+    def _record_health(self, event: HealthEvent, prev: HealthEvent | None) -> None:
+        """Store each new good ``/health`` answer as a sample (charts survive restarts).
+        A stale event repeats the last good answer: it is not stored again."""
+        if self.metrics is None or self._metrics_broken or event.health is None:
+            return
+        at = event.last_ok_at
+        if at is None or (prev is not None and prev.last_ok_at == at and prev.health is event.health):
+            return
+        try:
+            self.metrics.record_health(event.endpoint_id, event.health, at=at)
+        except Exception as exc:  # noqa: BLE001 - charts must never stop the dashboard
+            self._metrics_broken = True
+            log.warning("health samples not stored: %s", exc)
+            safe_emit(self.sink, ProblemEvent(
+                f"health trends are not stored ({exc}); the dashboard keeps working",
+                "warning", event.endpoint_id))
+
+    def prune_metrics(self) -> int:
+        """Drop health samples older than ``metrics_retention_s`` (the history's retention,
+        pruned at the same moment as the jobs)."""
+        if self.metrics is None or not self.metrics_retention_s:
+            return 0
+        try:
+            return int(self.metrics.prune_health(self.metrics_retention_s))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("health samples not pruned: %s", exc)
+            return 0
+
+    # ================================================================== endpoints
+
+    def add_endpoint(self, endpoint_id: str) -> bool:
+        """Watch one more endpoint (endpoint picker, favourites): a health poller of its
+        own. Returns False when it was already watched."""
+        endpoint_id = check_endpoint_id(endpoint_id)
+        if endpoint_id in self.endpoints:
+            return False
+        self.endpoints.append(endpoint_id)
+        if not self.pollers_enabled:
+            return True
+        p = self._add_poller(endpoint_id)
+        if self._started:
+            p.start()
+            if not self._health_active or self._paused:
+                p.pause()
+        return True
 
     def _add_poller(self, endpoint_id: str) -> HealthPoller:
         p = HealthPoller(

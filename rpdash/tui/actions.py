@@ -56,19 +56,32 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("palette", "ctrl+p", "command_palette", "Palette", show=False, palette=False,
                priority=True, help="Search every action by name"),
     ActionSpec("command", "colon", "command_line", "Cmd", key_display=":", show=False,
-               help=":watch ID, :ep NAME, :jobs, :submit, :purge, :filter TEXT, :q"),
+               help=":watch ID, :ep [NAME], :workers, :logs, :metrics, :jobs, :submit, :purge, "
+                    ":filter TEXT, :q"),
     ActionSpec("refresh", "ctrl+r", "refresh_now", "Refresh", show=False,
                help="Poll health and job status now"),
     ActionSpec("pause", "p", "toggle_pause", "Pause", help="Pause or resume live refresh"),
     ActionSpec("new_job", "n", "new_job", "New", help="Open the submit form"),
-    ActionSpec("pane_health", "1", "focus_pane('health')", "Endpoints", show=False,
+    ActionSpec("pane_health", "alt+1", "focus_pane('health')", "Endpoints", show=False,
                help="Go to the endpoints pane"),
-    ActionSpec("pane_jobs", "2", "focus_pane('jobs')", "Jobs", show=False,
+    ActionSpec("pane_jobs", "alt+2", "focus_pane('jobs')", "Jobs", show=False,
                help="Go to the jobs pane"),
-    ActionSpec("pane_output", "3", "focus_pane('output')", "Output", show=False,
+    ActionSpec("pane_output", "alt+3", "focus_pane('output')", "Output", show=False,
                help="Go to the output pane"),
-    ActionSpec("pane_submit", "4", "focus_pane('submit')", "Submit", show=False,
+    ActionSpec("pane_submit", "alt+4", "focus_pane('submit')", "Submit", show=False,
                help="Go to the submit form"),
+    # ---------------------------------------------------------------- beyond the console
+    ActionSpec("pick_endpoint", "ctrl+e", "pick_endpoint", "Endpoints list", show=False,
+               help="Pick an endpoint of the account to watch, star favourites 0-9 (:ep)"),
+    ActionSpec("workers", "W", "show_workers", "Workers", show=False, key_display="W",
+               help="The current endpoint's workers (status, GPU, data centre, uptime)"),
+    ActionSpec("logs", "L", "show_logs", "Logs", show=False, key_display="L",
+               help="Live log tail of the current endpoint's workers"),
+    ActionSpec("metrics", "M", "show_metrics", "Metrics", show=False, key_display="M",
+               help="Latency percentiles, failures, throughput, cold starts, health trends"),
+    *(ActionSpec(f"favourite_{n}", str(n), f"favourite({n})", f"Favourite {n}", show=False,
+                 palette=False, help=f"Watch and switch to favourite endpoint {n}")
+      for n in range(10)),
     ActionSpec("next_pane", "tab", "focus_next", "Next pane", show=False, palette=False,
                help="Move to the next pane or field"),
     ActionSpec("prev_pane", "shift+tab", "focus_previous", "Prev pane", show=False,
@@ -142,6 +155,26 @@ DESTRUCTIVE_ACTIONS: frozenset[str] = frozenset(
 )
 
 
+#: What Textual (8.x) makes of alt+digit as most terminals send it (ESC then the digit, as
+#: xterm, tmux, GNOME, iTerm2 with "Esc+" do): not "alt+1" but the character macOS types
+#: for option+1 ("¡"). Only terminals speaking the kitty keyboard protocol send "alt+1".
+#: Bindings on alt+digit also listen to these, or alt+1-alt+4 would do nothing in tmux.
+ALT_DIGIT_ALIASES: dict[str, str] = {
+    "alt+1": "inverted_exclamation_mark", "alt+2": "trade_mark_sign", "alt+3": "pound_sign",
+    "alt+4": "cent_sign", "alt+5": "infinity", "alt+7": "pilcrow_sign",
+    "alt+8": "bullet", "alt+9": "ª",
+    "alt+0": "º",
+}
+
+
+def with_terminal_aliases(keys: str) -> str:
+    """``keys`` plus the key names terminals really deliver for them (ALT_DIGIT_ALIASES)."""
+    parts = [k.strip() for k in keys.split(",") if k.strip()]
+    extra = [ALT_DIGIT_ALIASES[k] for k in parts
+             if k in ALT_DIGIT_ALIASES and ALT_DIGIT_ALIASES[k] not in parts]
+    return ",".join(parts + extra)
+
+
 def bindings_for(scope: str) -> list[Binding]:
     """The Textual bindings of one scope, each carrying its registry id."""
     out: list[Binding] = []
@@ -150,7 +183,7 @@ def bindings_for(scope: str) -> list[Binding]:
             continue
         out.append(
             Binding(
-                a.keys,
+                with_terminal_aliases(a.keys),
                 a.action,
                 a.description,
                 show=a.show,
@@ -193,6 +226,9 @@ class ReadonlyAware:
     """Mixin for panes: in read-only mode destructive actions leave the footer and do nothing."""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if is_destructive(action) and getattr(getattr(self, "app", None), "readonly", False):
+        app = getattr(self, "app", None)
+        if is_destructive(action) and getattr(app, "readonly", False):
             return False
+        if action in getattr(app, "unsupported_actions", {}):
+            return None  # the API behind the session lacks it (local dev worker): disabled
         return super().check_action(action, parameters)  # type: ignore[misc]

@@ -38,6 +38,7 @@ from rpdash.tui.actions import (
     display_keys,
     effective_keys,
     is_destructive,
+    with_terminal_aliases,
 )
 from rpdash.tui.backend import Backend, LiveBackend, SessionLike, StaticBackend
 from rpdash.tui.format import inert
@@ -53,9 +54,16 @@ from rpdash.tui.messages import (
 
 if TYPE_CHECKING:
     from rpdash.config import Settings
+    from rpdash.tui.ops import Ops
     from rpdash.tui.screens.dashboard import DashboardScreen
 
 __all__ = ["RpdashApp", "run_tui", "StaticBackend"]
+
+
+def _literal(text: str) -> str:
+    """The palette reads help as markup: ``:ep [NAME]`` lost its ``[NAME]`` (and
+    textual.markup.escape leaves upper-case tags alone)."""
+    return text.replace("[", "\\[")
 
 
 class ActionCommands(Provider):
@@ -70,11 +78,15 @@ class ActionCommands(Provider):
             if app.readonly and a.readonly_hidden:
                 continue
             keys = display_keys(effective_keys(a, app.keymap))
+            why = app.unsupported_actions.get(a.action.split("(")[0])
+            if why:
+                yield a.id, f"{a.description} ({keys}): not available", why
+                continue
             yield a.id, f"{a.description} ({keys})", a.help or a.description
 
     async def discover(self) -> Hits:
         for action_id, title, help_text in self._candidates():
-            yield DiscoveryHit(title, self._runner(action_id), help=help_text)
+            yield DiscoveryHit(title, self._runner(action_id), help=_literal(help_text))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -82,7 +94,7 @@ class ActionCommands(Provider):
             score = max(matcher.match(title), matcher.match(help_text) * 0.8)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), self._runner(action_id),
-                          help=help_text)
+                          help=_literal(help_text))
 
     def _runner(self, action_id: str) -> Any:
         app = self.app
@@ -117,13 +129,15 @@ class RpdashApp(App[int]):
         highlight: bool = True,
         strict_errors: bool = False,
         tick_interval: float = 1.0,
+        local_worker: str | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         if backend is None:
             if settings is None:
                 raise ValueError("RpdashApp needs settings or a backend")
-            backend = LiveBackend(settings, endpoints=endpoints, demo=demo)
+            backend = LiveBackend(settings, endpoints=endpoints, demo=demo,
+                                  local_worker=local_worker)
         self.backend: Backend = backend
         self.clock: Clock = clock or RealClock()
         self.highlight = highlight
@@ -139,6 +153,7 @@ class RpdashApp(App[int]):
         self._last_error_note = 0.0
         self._stopped = False
         self._ticker: Any = None
+        self._ops: Ops | None = None
         theme = getattr(settings, "theme", None)
         if theme:
             with contextlib.suppress(Exception):
@@ -146,13 +161,15 @@ class RpdashApp(App[int]):
 
     # ------------------------------------------------------------------ start / stop
     def on_mount(self) -> None:
+        self.set_timer(10.0, gc.enable)  # whatever happens, collection is back on by then
         if self.keymap:
             unknown = check_keymap(self.keymap)
             if unknown:
                 self.notify("Unknown binding ids in [keymap]: " + ", ".join(unknown)
                             + " (see ? for the ids)", severity="warning", timeout=8,
                             markup=False)
-            self.set_keymap({k: v for k, v in self.keymap.items() if k in BY_ID})
+            self.set_keymap({k: with_terminal_aliases(v) for k, v in self.keymap.items()
+                             if k in BY_ID})
         if isinstance(self.backend, LiveBackend):
             has_key, has_endpoint = self.backend.missing()
             if not (has_key and has_endpoint):
@@ -162,6 +179,7 @@ class RpdashApp(App[int]):
         self._start_backend()
 
     def _show_setup(self, has_key: bool, has_endpoint: bool, problem: str | None = None) -> None:
+        gc.enable()  # no dashboard to wait for (see _settle_heap)
         from rpdash import paths
         from rpdash.tui.screens.setup import SetupScreen
 
@@ -199,11 +217,22 @@ class RpdashApp(App[int]):
         self.readonly = self.readonly or bool(getattr(session, "readonly", False))
         self.dashboard = DashboardScreen(self)
         self.switch_screen(self.dashboard)
+        self.dashboard.call_after_refresh(self.ops.started)
         self._ticker = self.set_interval(self.tick_interval, self._tick, name="tick")
-        # The history and the table are loaded: what is left is long-lived; keep the
-        # garbage collector from walking it again and again (cheaper big updates).
+        # Once the dashboard has mounted (table filled) and painted, what is left is
+        # long-lived: keep the garbage collector from walking it again and again.
+        self.dashboard.call_after_refresh(self._settle_heap)
+
+    @staticmethod
+    def _settle_heap() -> None:
+        """Freeze the loaded history and table out of the collector's reach, and collect
+        the young generation less often: a 10,000-row update allocates ~200k short-lived
+        objects, and with the default threshold (700) the full collections that follow
+        cost more than the update itself (bench/joblist_bench.py)."""
         gc.collect()
         gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
+        gc.enable()  # the CLI turns it off for the start-up (rpdash.cli._dashboard)
 
     def exit(self, result: int | None = None, return_code: int = 0,
              message: Any = None) -> None:
@@ -237,6 +266,9 @@ class RpdashApp(App[int]):
             self._ticker.stop()
         if self.pump is not None:
             self.pump.closed = True
+        if self._ops is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self._ops.aclose(), timeout=5)
         try:
             await asyncio.wait_for(self.backend.stop(), timeout=10)
         except BaseException:  # noqa: BLE001 - exiting anyway
@@ -255,6 +287,7 @@ class RpdashApp(App[int]):
         records = self.pump.take_jobs()
         if records and (dash := self._live_dashboard()) is not None:
             dash.on_jobs(records)
+            self.ops.tick(force=False)
 
     @guarded
     def on_stream_arrived(self, msg: StreamArrived) -> None:
@@ -272,20 +305,24 @@ class RpdashApp(App[int]):
     @guarded
     def on_api_problem(self, msg: ApiProblem) -> None:
         if (dash := self._live_dashboard()) is not None:
-            dash.on_problem(msg.event.message, msg.event.severity)
+            dash.on_problem(msg.event.message, msg.event.severity, msg.event.endpoint_id)
 
     @guarded
     def _tick(self) -> None:
         if (dash := self._live_dashboard()) is not None:
             dash.tick()
+            self.ops.tick()
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.readonly and is_destructive(action):
             return False
-        if action in ("refresh_now", "toggle_pause", "new_job", "focus_pane", "command_line") \
-                and self.dashboard is None:
+        if action in ("refresh_now", "toggle_pause", "new_job", "focus_pane", "command_line",
+                      "pick_endpoint", "show_workers", "show_logs", "show_metrics",
+                      "favourite") and self.dashboard is None:
             return False
+        if action in self.unsupported_actions:
+            return None  # shown disabled; the palette and the notice say why
         return True
 
     def run_registry_action(self, action_id: str) -> None:
@@ -293,6 +330,11 @@ class RpdashApp(App[int]):
         spec = BY_ID[action_id]
         if self.readonly and spec.readonly_hidden:
             self.notify("Read-only mode", severity="warning")
+            return
+        why = self.unsupported_actions.get(spec.action.split("(")[0])
+        if why:
+            self.notify(f"{spec.description}: not available: {why}", severity="warning",
+                        timeout=6, markup=False)
             return
         dash = self.dashboard
         if spec.scope == "app" or dash is None:
@@ -344,6 +386,36 @@ class RpdashApp(App[int]):
     def action_focus_pane(self, name: str) -> None:
         if self.dashboard is not None and self.screen is self.dashboard:
             self.dashboard.focus_pane(name)
+
+    # ------------------------------------------------------------------ beyond the console
+    @property
+    def ops(self) -> Ops:
+        """Endpoint picker, favourites, workers, logs, metrics, diagnosis (tui/ops.py)."""
+        if self._ops is None:
+            from rpdash.tui.ops import Ops
+
+            self._ops = Ops(self)
+        return self._ops
+
+    @property
+    def unsupported_actions(self) -> dict[str, str]:
+        """Action name -> why the API behind the session lacks it (local dev worker)."""
+        return self._ops.unsupported if self._ops is not None else {}
+
+    def action_pick_endpoint(self, query: str = "") -> None:
+        self.ops.open_picker(query)
+
+    def action_show_workers(self) -> None:
+        self.ops.open_workers()
+
+    def action_show_logs(self) -> None:
+        self.ops.open_logs()
+
+    def action_show_metrics(self) -> None:
+        self.ops.open_metrics()
+
+    def action_favourite(self, n: int) -> None:
+        self.ops.favourite(n)
 
     async def action_start_demo(self) -> None:
         """From the setup screen: switch to the demo."""
@@ -407,9 +479,10 @@ class RpdashApp(App[int]):
             one_line=True))
 
 
-def run_tui(settings: Settings, *, demo: bool = False, endpoints: list[str] | None = None) -> int:
+def run_tui(settings: Settings, *, demo: bool = False, endpoints: list[str] | None = None,
+            local_worker: str | None = None) -> int:
     """Entry point used by the CLI: run the dashboard until the user quits."""
-    app = RpdashApp(settings, demo=demo, endpoints=endpoints)
+    app = RpdashApp(settings, demo=demo, endpoints=endpoints, local_worker=local_worker)
     result = app.run()
     if app.return_code not in (None, 0):
         return int(app.return_code)

@@ -13,6 +13,8 @@ import contextlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from rpdash.core.errors import RpdashError
+from rpdash.core.redact import mask
 from rpdash.core.models import Policy, PurgeResult
 from rpdash.core.records import JobRecord
 from rpdash.services.events import HealthEvent, Sink
@@ -67,6 +69,8 @@ class Backend(Protocol):
     base_url: str
     #: endpoint id -> display name
     names: dict[str, str]
+    #: why the job history is not being saved (None: it is); shown by the dashboard
+    history_problem: str | None
 
     async def start(self, sink: Sink) -> SessionLike: ...
 
@@ -85,6 +89,7 @@ class StaticBackend:
         self.names = dict(names or {})
         self.demo = demo
         self.base_url = base_url
+        self.history_problem: str | None = None
         self._recent = list(recent or [])
         self._start_session = start_session
 
@@ -107,16 +112,28 @@ class StaticBackend:
             await self.session.stop()
 
 
+#: the endpoint id shown for a local dev worker (it has no endpoint id of its own)
+LOCAL_ENDPOINT = "local"
+
+
+#: Retries inside the dashboard's client (the services retry on their own; see start()).
+DASHBOARD_MAX_RETRIES = 1
+
+
 class LiveBackend:
     """RunPodClient + HistoryStore + Session built from Settings; ``demo`` first starts the
     simulator in-process (services.demo.start_demo) and runs DemoTraffic against it."""
 
     def __init__(self, settings: Settings, *, endpoints: list[str] | None = None,
-                 demo: bool = False) -> None:
+                 demo: bool = False, local_worker: str | None = None) -> None:
         self.settings = settings
         self.demo = demo
+        #: URL of a local dev worker (``--local-worker``): LocalWorkerClient, no RunPod
+        self.local_url = local_worker.rstrip("/") if local_worker else None
         self._endpoints = endpoints
         self.base_url = "" if demo else settings.base_url
+        #: the API key in use, masked for the header (``rp_…a1b2``)
+        self.key_hint = ""
         self.names: dict[str, str] = {v: k for k, v in settings.endpoints.items()}
         self.client: Any = None
         self.store: Any = None
@@ -124,6 +141,26 @@ class LiveBackend:
         self.demo_env: Any = None
         self.traffic: Any = None
         self._traffic_task: asyncio.Task[Any] | None = None
+        self.history_problem: str | None = None
+
+    def _open_store(self, path: Any) -> Any:
+        """The history file, or, when it cannot be opened (unwritable directory, corrupt
+        file, ...), a store in memory so the dashboard still runs; ``history_problem``
+        then says what is wrong, and the dashboard shows it."""
+        from rpdash.store.history import HistoryStore
+
+        try:
+            store = HistoryStore(path)
+        except Exception as exc:  # noqa: BLE001 - StoreError, or an OSError from the dirs
+            reason = str(exc) if isinstance(exc, RpdashError) else f"{type(exc).__name__}: {exc}"
+            self.history_problem = (f"job history is not being saved ({reason}); this "
+                                    "session keeps it in memory only")
+            return HistoryStore(None)
+        problem = getattr(store, "problem", None)
+        if problem is not None and not getattr(store, "writable", True):
+            self.history_problem = (f"job history is not being saved ({problem}); new jobs "
+                                    "are kept in memory only")
+        return store
 
     def endpoints(self) -> list[str]:
         if self._endpoints:
@@ -132,7 +169,7 @@ class LiveBackend:
 
     def missing(self) -> tuple[bool, bool]:
         """(has_key, has_endpoint) for the setup screen."""
-        if self.demo:
+        if self.demo or self.local_url:
             return True, True
         return self.settings.api_key is not None, bool(self.endpoints())
 
@@ -146,6 +183,8 @@ class LiveBackend:
         base_url = s.base_url
         endpoints = self.endpoints()
         allow_http = s.allow_insecure_http
+        if self.local_url:
+            return await self._start_local(sink)
         if self.demo:
             from rpdash.services.demo import start_demo
 
@@ -155,9 +194,37 @@ class LiveBackend:
             endpoints = list(self.demo_env.endpoints)
             self.base_url = base_url
             allow_http = True
+
+        def on_retry(exc: Any, delay: float, n: int, most: int) -> None:
+            # the client retries transient failures itself: say so while it waits
+            from rpdash.services.events import ProblemEvent
+
+            with contextlib.suppress(Exception):
+                label = getattr(exc, "label", "error")
+                sink(ProblemEvent(f"{label}, retrying in {max(1, round(delay))} s "
+                                  f"(retry {n} of {most}): {exc}",
+                                  endpoint_id=getattr(exc, "endpoint_id", None)))
+
+        raw = api_key.get_secret_value() if hasattr(api_key, "get_secret_value") else api_key
+        self.key_hint = "" if self.demo else mask(raw)
+        # One quick retry in the client: the services keep retrying on their own (the
+        # health poller and the tracker back off, stream followers resume), and a problem
+        # must show on screen within a second or two, not after four silent backoffs.
         self.client = RunPodClient(api_key, base_url, timeout=s.request_timeout,
-                                   allow_insecure_http=allow_http)
-        self.store = HistoryStore(s.history_file(demo=self.demo))
+                                   allow_insecure_http=allow_http, on_retry=on_retry,
+                                   max_retries=DASHBOARD_MAX_RETRIES)
+        if not self.demo:
+            self.client = self._keyed(self.client, base_url, allow_http)
+        try:
+            history_path = s.history_file(demo=self.demo)
+        except Exception as exc:  # noqa: BLE001 - no usable data dir
+            history_path = exc
+        if isinstance(history_path, Exception):
+            self.history_problem = (f"job history is not being saved (no data directory: "
+                                    f"{history_path}); this session keeps it in memory only")
+            self.store = HistoryStore(None)
+        else:
+            self.store = self._open_store(history_path)
         retention = getattr(s, "retention_seconds", None)
         if retention:
             with contextlib.suppress(Exception):
@@ -170,6 +237,7 @@ class LiveBackend:
             health_interval=s.health_interval,
             status_interval=s.status_interval,
             readonly=s.readonly,
+            metrics_retention_s=retention,  # health samples pruned with the history
         )
         await self.session.start()
         if self.demo:
@@ -177,6 +245,48 @@ class LiveBackend:
 
             self.traffic = DemoTraffic(self.session, getattr(self.demo_env, "clock", None))
             self._traffic_task = asyncio.create_task(self.traffic.run())
+        return self.session
+
+    def _keyed(self, default: Any, base_url: str, allow_http: bool) -> Any:
+        """Endpoints with a key of their own (``[endpoint_keys]``) get a client of their
+        own behind one KeyedClient; without any, the default client as it is."""
+        s = self.settings
+        keys = getattr(s, "endpoint_keys", None) or {}
+        if not keys:
+            return default
+        from rpdash.api.client import RunPodClient
+        from rpdash.api.keyed import KeyedClient
+
+        ids = {s.endpoints.get(name, name) for name in keys}
+        by_key: dict[str, Any] = {}
+        routes: dict[str, Any] = {}
+        for ep, key in s.own_keys(sorted(ids)).items():
+            secret = key.get_secret_value()
+            if secret not in by_key:
+                by_key[secret] = RunPodClient(key, base_url, timeout=s.request_timeout,
+                                              allow_insecure_http=allow_http)
+            routes[ep] = by_key[secret]
+        return KeyedClient(default, routes) if routes else default
+
+    async def _start_local(self, sink: Sink) -> SessionLike:
+        """``--local-worker``: the dev server has one handler, no auth, no /health (no
+        pollers), no queue; jobs run when their status is read. Its jobs go to a history
+        file of their own next to the usual one."""
+        from rpdash.api.local_worker import LocalWorkerClient
+        from rpdash.services.session import Session
+
+        s = self.settings
+        assert self.local_url is not None
+        self.base_url = self.local_url
+        self.client = LocalWorkerClient(self.local_url)
+        self.names.setdefault(LOCAL_ENDPOINT, "local dev worker")
+        path = s.history_file()
+        self.store = self._open_store(path.with_name("local-" + path.name))
+        self.session = Session(client=self.client, store=self.store, endpoints=[LOCAL_ENDPOINT],
+                               sink=sink, health_interval=s.health_interval,
+                               status_interval=s.status_interval, readonly=s.readonly,
+                               poll_health=False)
+        await self.session.start()
         return self.session
 
     def recent_inputs(self, limit: int = 20) -> list[dict[str, Any]]:

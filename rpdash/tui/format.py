@@ -135,7 +135,9 @@ STATUS_ORDER: dict[JobStatus, int] = {
 def status_text(status: JobStatus, *, expired: bool = False) -> Text:
     label = STATUS_LABEL.get(status, str(status))
     if expired and not status.terminal:
-        return Text("EXPIRED", style="dim")
+        # never seen with any status (watched by id, or a submit whose answer was lost),
+        # then 404: as likely a wrong id as an expired one
+        return Text("NOT FOUND" if status is JobStatus.UNKNOWN else "EXPIRED", style="dim")
     return Text(label, style=STATUS_STYLE.get(status, ""))
 
 
@@ -184,6 +186,20 @@ def chunk_text(value: Any) -> str:
         return repr(value) + "\n"
 
 
+#: json's messages, short enough for the one line under the editor
+_JSON_WHY = {
+    "Expecting property name enclosed in double quotes": "trailing comma or unquoted key",
+    "Illegal trailing comma before end of object": "trailing comma",
+    "Illegal trailing comma before end of array": "trailing comma",
+    "Expecting ',' delimiter": "missing comma",
+    "Expecting ':' delimiter": "missing colon after the key",
+    "Expecting value": "expected a value",
+    "Extra data": "extra text after the JSON",
+    "Unterminated string starting at": "unterminated string",
+    "Invalid control character at": "control character in a string (write \\n)",
+}
+
+
 def json_position(text: str) -> tuple[str | None, int | None, int | None]:
     """Validate a JSON object. Returns (message, line, column); message None when valid."""
     if not text.strip():
@@ -191,7 +207,8 @@ def json_position(text: str) -> tuple[str | None, int | None, int | None]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        return (f"line {exc.lineno}, column {exc.colno}: {exc.msg}", exc.lineno, exc.colno)
+        why = _JSON_WHY.get(exc.msg, exc.msg)
+        return (f"line {exc.lineno}, column {exc.colno}: {why}", exc.lineno, exc.colno)
     if not isinstance(value, dict):
         return (f"input must be a JSON object {{...}}, not {type(value).__name__}", 1, 1)
     return (None, None, None)

@@ -51,7 +51,7 @@ def test_dashboard(snap_compare):
 def test_submit_form_with_validation_error(snap_compare):
     async def run_before(pilot: Any) -> None:
         await ready(pilot)
-        await pilot.press("4")
+        await pilot.press("alt+4")
         form = pilot.app.dashboard.query_one("#sf-input", TextArea)
         form.load_text('{\n  "prompt": "hello",\n  "steps": 30,\n}\n')
         form.cursor_blink = False
@@ -63,7 +63,7 @@ def test_submit_form_with_validation_error(snap_compare):
 def test_purge_confirmation(snap_compare):
     async def run_before(pilot: Any) -> None:
         await ready(pilot)
-        await pilot.press("1", "down", "ctrl+d")
+        await pilot.press("alt+1", "down", "ctrl+d")
         await pilot.pause(0.2)
         for w in pilot.app.screen.query(Input):
             w.cursor_blink = False

@@ -52,7 +52,7 @@ async def submit_json(app: RpdashApp, pilot, value: dict, *, endpoint: str = "mo
                       mode: str = "run") -> str:
     """Fill the form (editor text set directly; typing is tested separately) and ctrl+s."""
     dash = app.dashboard
-    await pilot.press("4")
+    await pilot.press("alt+4")
     form = dash.query_one(SubmitForm)
     form.set_endpoint(endpoint)
     form.set_mode(mode)
@@ -120,7 +120,7 @@ async def test_cancel_confirm_yes_cancels(tui_sim, settings_for):
     async with app.run_test(size=SIZE) as pilot:
         dash = await started(app, pilot)
         job_id = await _long_job(app, pilot)
-        await pilot.press("2")
+        await pilot.press("alt+2")
         jobs = dash.query_one(JobTable)
         await wait_for(pilot, lambda: jobs.current_job_id == job_id, what="cursor on the job")
         await pilot.press("ctrl+d")
@@ -143,7 +143,7 @@ async def test_cancel_answer_no_sends_nothing(tui_sim, settings_for):
         job_id = await _long_job(app, pilot)
         jobs = dash.query_one(JobTable)
         await wait_for(pilot, lambda: jobs.current_job_id == job_id, what="cursor on the job")
-        await pilot.press("2", "ctrl+d")
+        await pilot.press("alt+2", "ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("enter")  # on "No"
         await wait_for(pilot, lambda: app.screen is dash)
@@ -173,7 +173,7 @@ async def test_purge_with_typed_name_reports_removed(tui_sim, settings_for):
         await wait_for(pilot, lambda: (health.queue_size("mock") or 0) >= 4,
                        what="the queue in the health pane")
         queued = health.queue_size("mock")
-        await pilot.press("1", "ctrl+d")
+        await pilot.press("alt+1", "ctrl+d")
         modal = await wait_for(pilot, lambda: isinstance(app.screen, PurgeScreen) and app.screen)
         assert modal.queue_size == queued
         assert str(queued) in text_of(modal.query_one("#dialog-body"))
@@ -201,7 +201,7 @@ async def test_bad_json_shows_position_and_sends_nothing(tui_sim, settings_for):
     app = RpdashApp(settings_for(tui_sim), strict_errors=True)
     async with app.run_test(size=SIZE) as pilot:
         dash = await started(app, pilot)
-        await pilot.press("4")
+        await pilot.press("alt+4")
         form = dash.query_one(SubmitForm)
         await type_input(app, pilot, '{"prompt": "hi",}')
         msg = text_of(dash.query_one("#sf-msg"))
@@ -233,7 +233,7 @@ async def test_readonly_hides_destructive_actions(tui_sim, settings_for):
         assert "READ-ONLY" in text_of(dash.query_one(TopBar))
         job_id = tui_sim.call(lambda: tui_sim.engine.submit("mock", {"input": {"mock_delay": 60}})).id
         dash.run_command(f"watch {job_id} mock")
-        await pilot.press("2")
+        await pilot.press("alt+2")
         jobs = dash.query_one(JobTable)
         await wait_for(pilot, lambda: jobs.current_job_id == job_id)
         # the footer's bindings: destructive ones are gone, the others are there
@@ -245,7 +245,7 @@ async def test_readonly_hides_destructive_actions(tui_sim, settings_for):
         await pilot.press("ctrl+d")
         await pilot.pause(0.2)
         assert not isinstance(app.screen, ConfirmScreen)
-        await pilot.press("1", "ctrl+d")
+        await pilot.press("alt+1", "ctrl+d")
         await pilot.pause(0.2)
         assert not isinstance(app.screen, PurgeScreen)
         dash.run_command("purge")
@@ -253,7 +253,7 @@ async def test_readonly_hides_destructive_actions(tui_sim, settings_for):
         assert not isinstance(app.screen, PurgeScreen)
         assert engine_status(tui_sim, "mock", job_id) in ("IN_QUEUE", "IN_PROGRESS")
         # the Session refuses submit in read-only mode, so the form does not offer it
-        await pilot.press("4")
+        await pilot.press("alt+4")
         assert "read-only" in text_of(dash.query_one("#sf-hint"))
         dash.query_one(SubmitForm).editor.load_text('{"a": 1}')
         await pilot.press("ctrl+s")
@@ -269,8 +269,18 @@ async def test_restart_shows_history_and_resumes_tracking(tui_sim, settings_for)
         done_id = await submit_json(app, pilot, {"mock_return": "first"})
         jobs = app.dashboard.query_one(JobTable)
         await wait_for(pilot, lambda: jobs.records[done_id].status is JobStatus.COMPLETED)
-        slow_id = await submit_json(app, pilot, {"mock_return": "second", "mock_delay": 2.5})
+        slow_id = await submit_json(app, pilot, {"mock_return": "second", "mock_delay": 3})
         await pilot.press("q")
+    # what the first run left in the file: the slow job was still live
+    from rpdash.store.history import HistoryStore
+
+    store = HistoryStore(settings.history_path)
+    try:
+        left = store.get(slow_id)
+        assert left is not None and not left.terminal, left
+        assert store.get(done_id).status is JobStatus.COMPLETED
+    finally:
+        store.close()
     # a new app on the same history file
     app2 = RpdashApp(settings, strict_errors=True)
     async with app2.run_test(size=SIZE) as pilot:
@@ -294,10 +304,33 @@ async def test_rejected_key_is_a_state_not_a_crash(tui_sim, settings_for):
         assert "key rejected" in str(row[1])
         assert "key rejected" in text_of(dash.query_one(StatusBar))
         # submitting with a rejected key fails with a message, the app keeps running
-        await pilot.press("4")
+        await pilot.press("alt+4")
         dash.query_one(SubmitForm).editor.load_text('{"a": 1}')
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: any("Submit failed" in n.message
                                           for n in app._notifications))
         assert app.is_running and not app.internal_errors
         assert "wrong-key" not in " ".join(n.message for n in app._notifications)
+
+
+async def test_unusable_history_falls_back_to_memory_and_says_so(tui_sim, settings_for, tmp_path):
+    # a corrupt file, and a "directory" that is a file (unwritable even for root)
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"this is not a database" * 200)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    for path, why in ((corrupt, "corrupt"), (blocker / "history.db", "cannot")):
+        app = RpdashApp(settings_for(tui_sim, history_path=path), strict_errors=True)
+        async with app.run_test(size=SIZE) as pilot:
+            dash = await started(app, pilot)
+            assert "HISTORY NOT SAVED" in text_of(dash.query_one(TopBar))
+            problem = app.backend.history_problem
+            assert problem and "not being saved" in problem and str(path.name) in problem
+            assert any("not being saved" in n.message for n in app._notifications)
+            assert "not being saved" in text_of(dash.query_one(StatusBar))
+            # the dashboard works on the in-memory history
+            job_id = await submit_json(app, pilot, {"mock_return": why})
+            jobs = dash.query_one(JobTable)
+            await wait_for(pilot, lambda: jobs.records[job_id].status is JobStatus.COMPLETED)
+            assert not app.internal_errors
+        assert corrupt.read_bytes().startswith(b"this is not a database")  # left alone

@@ -11,7 +11,7 @@ from textual.widgets import DataTable, TextArea
 
 from rpdash.config import Settings
 from rpdash.core.clock import FakeClock
-from rpdash.core.models import JobStatus
+from rpdash.core.models import Health, JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.services.events import ConnState, HealthEvent, JobFinished, JobsEvent, StreamEvent
 from rpdash.tui.actions import ACTIONS, BY_ID
@@ -44,13 +44,13 @@ async def test_every_pane_reachable_by_keys_and_tab():
     async with app.run_test(size=SIZE) as pilot:
         dash = await started(app, pilot)
         assert isinstance(app.focused, JobTable)  # the jobs pane starts focused
-        await pilot.press("1")
+        await pilot.press("alt+1")
         assert isinstance(app.focused, HealthTable)
-        await pilot.press("3")
+        await pilot.press("alt+3")
         assert isinstance(app.focused, StreamLog) or app.focused.id == "out-final"
-        await pilot.press("2")
+        await pilot.press("alt+2")
         assert isinstance(app.focused, JobTable)
-        await pilot.press("4")
+        await pilot.press("alt+4")
         assert isinstance(app.focused, TextArea)
         await pilot.press("escape")
         assert isinstance(app.focused, JobTable)
@@ -66,9 +66,9 @@ async def test_every_pane_reachable_by_keys_and_tab():
                 seen.add(node.id)
         assert seen == {"pane-health", "pane-jobs", "pane-output", "pane-submit"}
         # shift+tab goes back
-        await pilot.press("2", "shift+tab")
+        await pilot.press("alt+2", "shift+tab")
         assert not isinstance(app.focused, JobTable)
-        assert dash.query_one("#pane-jobs").border_title.startswith("[2] Jobs")
+        assert dash.query_one("#pane-jobs").border_title.replace("\\[", "[").startswith("[alt+2] Jobs")
 
 
 async def test_cursor_stays_on_its_job_while_statuses_change():
@@ -192,7 +192,7 @@ async def test_stream_follow_toggle_counts_new_lines():
         await wait_for(pilot, lambda: viewer.job is not None)
         session.sink(StreamEvent("s-1", 0, ["a\n", "b\n"]))
         await wait_for(pilot, lambda: viewer.next_seq == 2)
-        await pilot.press("3", "s")
+        await pilot.press("alt+3", "s")
         assert not viewer.following
         session.sink(StreamEvent("s-1", 2, ["c\n", "d\n", "e\n"]))
         await wait_for(pilot, lambda: viewer.new_lines == 3)
@@ -215,7 +215,7 @@ async def test_save_and_copy_output(tmp_path, monkeypatch):
         viewer = dash.query_one(OutputViewer)
         await wait_for(pilot, lambda: viewer.job is not None
                        and viewer.job.job_id == jobs.current_job_id)
-        await pilot.press("3", "ctrl+s")
+        await pilot.press("alt+3", "ctrl+s")
         files = await wait_for(pilot, lambda: list(tmp_path.glob("rpdash-*.txt")))
         assert viewer.job.job_id in files[0].read_text()
         assert any(str(files[0].name) in n.message for n in app._notifications)
@@ -257,7 +257,12 @@ async def test_help_lists_every_binding_and_pauses_health():
         await wait_for(pilot, lambda: session.health_active is False)
         text = text_of(app.screen.query_one("#help-table"))
         for a in ACTIONS:
+            if a.id.startswith("favourite_"):
+                continue  # one row for the ten of them
             assert a.id in text, a.id
+        assert "favourite_0 … favourite_9" in text and "0-9" in text
+        # the pane keys say what the footer says; their terminal aliases stay out of view
+        assert "alt+3" in text and "£" not in text
         await pilot.press("escape")
         await wait_for(pilot, lambda: session.health_active is True)
 
@@ -303,6 +308,12 @@ async def test_command_line_and_palette():
         provider = ActionCommands(app.screen)
         titles = [t for _, t, _ in provider._candidates()]
         assert any("Cancel" in t for t in titles) and any("Purge" in t for t in titles)
+        # help texts are shown as written ("[NAME]" is not eaten as markup)
+        from textual.content import Content
+
+        hits = [h async for h in provider.discover()]
+        helps = [Content.from_markup(h.help).plain for h in hits if h.help]
+        assert any(":ep [NAME]" in h for h in helps), helps
         app.run_registry_action("pause")
         await wait_for(pilot, lambda: session.paused)
 
@@ -336,7 +347,7 @@ async def test_error_guard_turns_a_bug_into_a_notification():
         await wait_for(pilot, lambda: app.internal_errors)
         assert app.is_running
         assert any("Internal error" in n.message for n in app._notifications)
-        await pilot.press("2", "j")  # still answers keys
+        await pilot.press("alt+2", "j")  # still answers keys
         assert isinstance(app.focused, DataTable)
 
 
@@ -364,7 +375,7 @@ async def test_layout_fits(size):
             region = dash.query_one(pane).region
             assert region.width > 20 and region.height >= 3, pane
             assert region.right <= w and region.bottom <= h, pane
-        await pilot.press("4")
+        await pilot.press("alt+4")
         assert dash.query_one("#pane-submit").region.height >= 12  # unfolds when focused
         assert dash.query_one("#sf-msg").region.height == 1
 
@@ -374,3 +385,194 @@ def test_registry_ids_are_unique_and_complete():
     for needed in ("submit", "new_job", "cancel", "retry", "purge", "refresh", "pause",
                    "command", "help", "palette", "quit", "filter", "mark", "follow", "save"):
         assert needed in BY_ID
+
+
+def _terminal_key(sequence: str) -> str:
+    """The key name Textual gives the bytes a terminal sends (tmux sends alt+1 as ESC 1)."""
+    from textual._xterm_parser import XTermParser
+
+    parser = XTermParser()
+    events = [*parser.feed(sequence), *parser.feed("")]
+    return next(e.key for e in events if hasattr(e, "key"))
+
+
+async def test_alt_digit_as_terminals_send_it_moves_between_panes():
+    # Textual 8 reads ESC 1 as "¡" (macOS option+1), never as alt+1: without the
+    # aliases the pane keys did nothing in tmux/xterm and typed "£" into the editor
+    keys = {n: _terminal_key(f"\x1b{n}") for n in "1234"}
+    assert keys["1"] != "alt+1"
+    app, _ = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press(keys["1"])
+        assert isinstance(app.focused, HealthTable)
+        await pilot.press(keys["3"])
+        assert isinstance(app.focused, StreamLog) or app.focused.id == "out-final"
+        await pilot.press(keys["4"])
+        assert isinstance(app.focused, TextArea)
+        await pilot.press(keys["2"])  # typed into the editor, as a character should be
+        assert isinstance(app.focused, TextArea)
+        await pilot.press("escape", keys["3"], keys["2"])
+        assert isinstance(app.focused, JobTable)
+
+
+async def test_expired_job_is_finished_not_waiting(monkeypatch):
+    from rpdash.services.tracker import EXPIRED_MESSAGE
+    from rpdash.tui.screens import dashboard
+
+    monkeypatch.setattr(dashboard, "EXPIRED_TOAST_WINDOW", 0.2)
+
+    gone = JobRecord("old-run-job-1", "mock", JobStatus.IN_QUEUE, submitted_at=WALL - 90,
+                     expired=True, error=EXPIRED_MESSAGE, finished_at=WALL - 1)
+    session = FakeSession(jobs=[gone], endpoints=["mock"])
+    app, _ = fake_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        viewer = dash.query_one(OutputViewer)
+        await wait_for(pilot, lambda: viewer.job is not None)
+        body = text_of(dash.query_one("#out-final-body"))
+        assert "no longer keeps" in body
+        assert "waiting" not in body
+        head = text_of(dash.query_one("#out-head"))
+        assert "EXPIRED" in head and "IN_QUEUE" not in head
+        assert "follow" not in head  # nothing to follow on a job without a stream
+        # its toast says it expired, not the last status seen
+        session.sink(JobFinished(gone))
+        await wait_for(pilot, lambda: app._notifications, what="the toast")
+        note = list(app._notifications)[-1].message
+        assert "1 earlier job expired" in note and "IN_QUEUE" not in note
+
+
+async def test_finished_jobs_toasts_are_coalesced(monkeypatch):
+    from rpdash.services.tracker import EXPIRED_MESSAGE
+    from rpdash.tui.screens import dashboard
+
+    monkeypatch.setattr(dashboard, "EXPIRED_TOAST_WINDOW", 0.3)
+
+    session = FakeSession(jobs=sample_jobs(), health=sample_health())
+    app, _ = fake_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        done = [JobRecord(f"bg-{i}", "sdxl", JobStatus.COMPLETED, submitted_at=WALL,
+                          execution_ms=900) for i in range(4)]
+        done.append(JobRecord("bg-f", "sdxl", JobStatus.FAILED, submitted_at=WALL,
+                              error="CUDA out of memory"))
+        stale = [JobRecord(f"old-{i}", "sdxl", JobStatus.IN_QUEUE, submitted_at=WALL - 900,
+                           expired=True, error=EXPIRED_MESSAGE) for i in range(30)]
+        before = len(app._notifications)
+        for rec in done + stale[:20]:
+            session.sink(JobFinished(rec))
+        await pilot.pause(0.1)
+        for rec in stale[20:]:  # the tracker gets to old jobs over a few polls
+            session.sink(JobFinished(rec))
+        await wait_for(pilot, lambda: len(app._notifications) >= before + 2, what="toasts")
+        await pilot.pause(0.5)
+        notes = [n.message for n in list(app._notifications)[before:]]
+        assert len(notes) == 2, notes  # one for the burst, one for the expired ones
+        assert any("5 jobs finished" in m and "4 COMPLETED" in m and "1 FAILED" in m
+                   for m in notes)
+        assert any("30 earlier jobs expired" in m for m in notes)
+
+
+async def test_health_polls_pause_under_modals_but_not_the_purge_dialog():
+    from rpdash.tui.screens.confirm import PurgeScreen
+    from rpdash.tui.screens.viewers import JsonScreen
+
+    session = FakeSession(jobs=sample_jobs(), health=sample_health())
+    app, _ = fake_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        await wait_for(pilot, lambda: session.health_active is True)
+        await pilot.press("y")  # raw JSON of the selected job: a modal
+        await wait_for(pilot, lambda: isinstance(app.screen, JsonScreen))
+        await wait_for(pilot, lambda: session.health_active is False, what="health paused")
+        ticks: list[int] = []
+        health = dash.query_one(HealthTable)
+        real_tick = health.tick
+        health.tick = lambda: ticks.append(1) or real_tick()  # type: ignore[method-assign]
+        dash.tick()
+        assert ticks == []  # nothing redrawn behind the modal
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: session.health_active is True, what="health resumed")
+        # the purge dialog shows the live queue size: health keeps polling under it
+        await pilot.press("alt+1", "ctrl+d")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, PurgeScreen) and app.screen)
+        await pilot.pause(0.1)
+        assert session.health_active is True
+        ep = modal.endpoint_id
+        assert modal.queue_size != 99
+        grown = Health.model_validate({"jobs": {"inQueue": 99}, "workers": {"running": 1}})
+        session.sink(HealthEvent(ep, ConnState.OK, grown, last_ok_at=WALL))
+        await wait_for(pilot, lambda: modal.queue_size == 99, what="live queue size")
+        assert "Jobs in queue now: 99" in text_of(modal.query_one("#dialog-body"))
+        await pilot.press("escape")
+
+
+async def test_submit_editor_highlights_json():
+    # tree-sitter and tree-sitter-json are dependencies: highlighting is never silently off
+    app, _ = fake_app(highlight=True)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        editor = dash.query_one(SubmitForm).editor
+        assert editor.language == "json"
+        await pilot.press("alt+4")
+        editor.load_text('{"prompt": "hi", "n": 3}')
+        await pilot.pause()
+        # strings and numbers get styles of their own
+        styles = {str(seg.style) for seg in editor.render_line(0) if seg.text.strip()}
+        assert len(styles) >= 3, styles
+
+
+async def test_wrapped_stream_needs_no_horizontal_scrollbar():
+    # lines were wrapped for the width before the vertical scrollbar appeared, so once the
+    # log overflowed every full line was too long and a horizontal scrollbar showed up
+    import random
+
+    rec = JobRecord("s-1", "mock", JobStatus.IN_PROGRESS, mode="stream", submitted_at=WALL)
+    session = FakeSession(jobs=[rec], endpoints=["mock"])
+    app, _ = fake_app(session)
+    words = "the queue of warm workers streams a chunk while latency grows softly".split()
+    rnd = random.Random(1)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        viewer = dash.query_one(OutputViewer)
+        await wait_for(pilot, lambda: viewer.job is not None)
+        seq = 0
+        for _ in range(40):
+            toks = [rnd.choice(words) + " " for _ in range(8)]
+            session.sink(StreamEvent("s-1", seq, toks))
+            seq += len(toks)
+            await pilot.pause(0.06)
+        await wait_for(pilot, lambda: viewer.next_seq == seq)
+        viewer.flush()
+        await pilot.pause(0.1)
+        log = dash.query_one(StreamLog)
+        assert log.show_vertical_scrollbar  # it did overflow
+        assert not log.show_horizontal_scrollbar
+        assert max(len(line) for line in log.lines) <= log.scrollable_content_region.width
+
+
+async def test_watched_id_that_404s_is_not_found_not_expired():
+    from rpdash.services.tracker import EXPIRED_MESSAGE
+
+    # :watch with a mistyped id: never seen with any status, then 404
+    typo = JobRecord("abc-123", "mock", JobStatus.UNKNOWN, submitted_at=WALL - 5,
+                     expired=True, error=EXPIRED_MESSAGE, finished_at=WALL - 1)
+    session = FakeSession(jobs=[], endpoints=["mock"])
+    app, _ = fake_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        dash.run_command("watch abc-123 mock")
+        await wait_for(pilot, lambda: "abc-123" in dash.query_one(JobTable).records)
+        session.sink(JobsEvent([typo]))
+        viewer = dash.query_one(OutputViewer)
+        await wait_for(pilot, lambda: viewer.job is not None and viewer.job.expired)
+        assert "NOT FOUND" in str(dash.query_one(JobTable).get_row("abc-123")[2])
+        body = text_of(dash.query_one("#out-final-body"))
+        assert "mistyped id" in body and "waiting" not in body
+        session.sink(JobFinished(typo))  # watched by the user: a toast of its own
+        note = await wait_for(pilot, lambda: next((n.message for n in app._notifications
+                                                   if "abc-123" in n.message
+                                                   and "Watching" not in n.message), None),
+                              what="the toast")
+        assert "NOT FOUND" in note and "UNKNOWN" not in note

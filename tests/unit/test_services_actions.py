@@ -18,18 +18,6 @@ from rpdash.store.history import HistoryStore
 from tests.unit.test_services_fakes import FakeAPI, Recorder, settle
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(clock: FakeClock):
-    s = HistoryStore(None, clock=clock)
-    yield s
-    s.close()
-
-
 class Rig:
     def __init__(self, clock: FakeClock, store: HistoryStore, *, readonly: bool = False,
                  workers: int = 1, exec_time: float = 2.0) -> None:  # fmt: skip

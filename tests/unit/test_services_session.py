@@ -7,7 +7,6 @@ import asyncio
 
 import pytest
 
-from rpdash.core.clock import FakeClock
 from rpdash.core.errors import InvalidInput
 from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
@@ -15,18 +14,6 @@ from rpdash.services.events import ConnState, HealthEvent, JobFinished, ProblemE
 from rpdash.services.session import Session
 from rpdash.store.history import HistoryStore, StoreError
 from tests.unit.test_services_fakes import FakeAPI, Recorder, settle
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(clock: FakeClock):
-    s = HistoryStore(None, clock=clock)
-    yield s
-    s.close()
 
 
 def make(api, store, clock, **kw) -> tuple[Session, Recorder]:

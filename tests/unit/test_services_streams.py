@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from rpdash.core.clock import FakeClock
 from rpdash.core.errors import NotFound, Unreachable
@@ -12,18 +11,6 @@ from rpdash.services.events import JobFinished, JobsEvent, StreamEvent
 from rpdash.services.streams import DROPPED_MESSAGE, StreamFollower
 from rpdash.store.history import HistoryStore
 from tests.unit.test_services_fakes import FakeAPI, Recorder, settle
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(clock: FakeClock):
-    s = HistoryStore(None, clock=clock)
-    yield s
-    s.close()
 
 
 def stream_job(api: FakeAPI, store: HistoryStore, clock: FakeClock, script: list, **inp):

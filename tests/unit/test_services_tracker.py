@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
 from rpdash.core.clock import FakeClock
 from rpdash.core.errors import RateLimited, ServerError
@@ -19,18 +18,6 @@ from rpdash.services.events import JobFinished, JobsEvent, ProblemEvent
 from rpdash.services.tracker import EXPIRED_MESSAGE, JobTracker
 from rpdash.store.history import HistoryStore, StoreError
 from tests.unit.test_services_fakes import FakeAPI, Recorder, settle
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(clock: FakeClock):
-    s = HistoryStore(None, clock=clock)
-    yield s
-    s.close()
 
 
 def submit(api: FakeAPI, tr: JobTracker, clock: FakeClock, ep: str = "ep", **inp) -> JobRecord:

@@ -65,7 +65,7 @@ class PurgeScreen(ModalScreen[bool]):
         self.name_to_type = name
         self.queue_size = queue_size
 
-    def compose(self) -> ComposeResult:
+    def _body(self) -> Text:
         size = "unknown (no health answer yet)" if self.queue_size is None else str(self.queue_size)
         body = Text()
         body.append("Remove every job still waiting in the queue of ")
@@ -76,9 +76,18 @@ class PurgeScreen(ModalScreen[bool]):
         body.append(size, style="bold yellow")
         body.append("\nJobs already running keep running. This cannot be undone.\n\n")
         body.append("Type the endpoint's name to confirm:")
+        return body
+
+    def set_queue_size(self, size: int | None) -> None:
+        """The health poller's latest answer (the dialog stays current while it is up)."""
+        if size is not None and size != self.queue_size:
+            self.queue_size = size
+            self.query_one("#dialog-body", Static).update(self._body())
+
+    def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(Text("Purge queue", style="bold red"), id="dialog-title")
-            yield Static(body, id="dialog-body")
+            yield Static(self._body(), id="dialog-body")
             yield Input(placeholder=f"type {inert(self.name_to_type, one_line=True)}", id="purge-name")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="no", variant="primary")

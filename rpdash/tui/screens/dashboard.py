@@ -35,17 +35,30 @@ from rpdash.tui.screens.confirm import ConfirmScreen, PurgeScreen
 from rpdash.tui.screens.viewers import JsonScreen, RecentInputsScreen
 from rpdash.tui.widgets.bars import LineInput, StatusBar, TopBar
 from rpdash.tui.widgets.health import HealthTable
+from rpdash.tui.widgets.job_notes import JobNotes
 from rpdash.tui.widgets.jobs import JobTable
-from rpdash.tui.widgets.output import OutputViewer, StreamLog, export_text
+from rpdash.tui.widgets.output import (
+    NOT_FOUND_MESSAGE,
+    OutputViewer,
+    StreamLog,
+    export_text,
+    shown_error,
+)
 from rpdash.tui.widgets.submit import SubmitForm
 
 if TYPE_CHECKING:
     from rpdash.tui.app import RpdashApp
 
 COMMANDS_HELP = (
-    ":watch JOB_ID [ENDPOINT]  :ep NAME  :jobs  :all  :submit  :purge [NAME]  "
-    ":filter TEXT  :pause  :refresh  :help  :q"
+    ":watch JOB_ID [ENDPOINT]  :ep [NAME]  :workers  :logs  :metrics  :jobs  :all  :submit  "
+    ":purge [NAME]  :filter TEXT  :pause  :refresh  :help  :q"
 )
+
+
+#: seconds over which finished jobs are gathered into one toast
+DONE_TOAST_WINDOW = 1.0
+#: ... and jobs of an earlier run found expired, into one toast
+EXPIRED_TOAST_WINDOW = 4.0
 
 
 class OpDone(Message):
@@ -60,14 +73,18 @@ class OpDone(Message):
         self.context = context
 
 
+_RETRY_STATES = (ConnState.RETRYING, ConnState.UNREACHABLE, ConnState.RATE_LIMITED)
+
+
 def _err_text(exc: BaseException) -> str:
+    """One line for a notification, with control characters made inert."""
     if isinstance(exc, RpdashError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+        return inert(str(exc), one_line=True)
+    return inert(f"{type(exc).__name__}: {exc}", one_line=True)
 
 
 class DashboardScreen(Screen[None]):
-    """Four panes; every one reachable by tab / shift+tab and by 1-4."""
+    """Four panes; every one reachable by tab / shift+tab and by alt+1-alt+4."""
 
     AUTO_FOCUS = "JobTable"
 
@@ -82,6 +99,15 @@ class DashboardScreen(Screen[None]):
         self._highlight_timer: Any = None
         self._pending_highlight: str | None = None
         self._last_problem: str | None = None
+        #: the endpoint whose "retrying" problem the status bar shows (None: not known)
+        self._problem_endpoint: str | None = None
+        #: finished jobs waiting for their toast (coalesced, see on_job_done)
+        self._done_buffer: list[JobRecord] = []
+        self._done_timer: Any = None
+        self._expired_buffer: list[JobRecord] = []
+        self._expired_timer: Any = None
+        #: jobs the user submitted, retried or watched from this screen: always a toast
+        self._own: set[str] = set()
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -99,6 +125,7 @@ class DashboardScreen(Screen[None]):
             with Vertical(id="right"):
                 with Vertical(id="pane-output", classes="pane"):
                     yield OutputViewer(wall=app.clock.time, id="output")
+                    yield JobNotes(wall=app.clock.time, id="job-notes")
                 with Vertical(id="pane-submit", classes="pane"):
                     yield SubmitForm(endpoints, names=self.names, highlight=app.highlight,
                                      id="submit")
@@ -107,14 +134,17 @@ class DashboardScreen(Screen[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#pane-health").border_title = "[1] Endpoints"
-        self.query_one("#pane-output").border_title = "[3] Output"
-        self.query_one("#pane-submit").border_title = "[4] Submit"
+        self.query_one("#pane-health").border_title = "[alt+1] Endpoints"
+        self.query_one("#pane-output").border_title = "[alt+3] Output"
+        self.query_one("#pane-submit").border_title = "[alt+4] Submit"
         self.query_one("#filter").display = False
         self.query_one("#cmdline").display = False
         top = self.query_one(TopBar)
         top.base_url = self._app.backend.base_url
+        top.key_hint = getattr(self._app.backend, "key_hint", "")
         top.paused = bool(getattr(self.session, "paused", False))
+        history_problem = getattr(self._app.backend, "history_problem", None)
+        top.history_off = bool(history_problem)
         top.redraw()
         jobs = self.query_one(JobTable)
         recs = sorted(self.session.jobs.values(), key=lambda r: -(r.submitted_at or 0))
@@ -126,6 +156,8 @@ class DashboardScreen(Screen[None]):
         self._update_status()
         self._on_width(self.size.width, self.size.height)
         steady_cursors(self)
+        if history_problem:
+            self._problem(history_problem[:1].upper() + history_problem[1:], "error")
 
     def on_resize(self) -> None:
         self._on_width(self.size.width, self.size.height)
@@ -142,20 +174,41 @@ class DashboardScreen(Screen[None]):
         self._sync_health_active()
 
     def _sync_health_active(self) -> None:
-        from textual.screen import ModalScreen
-
+        """Health polls only while someone can use them: the dashboard on top, or the
+        purge dialog (it shows the live queue size). Another screen (help, workers, ...)
+        or a modal (confirm, raw JSON, recent inputs, palette) pauses them; the job
+        tracker keeps running, since finished jobs still make toasts and history."""
         top = self.app.screen
-        seen = top is self or isinstance(top, ModalScreen)
+        seen = top is self or isinstance(top, PurgeScreen)
         with contextlib.suppress(Exception):
             self.session.set_health_active(seen)
+        if top is self and self.is_attached:
+            self.tick()  # ages and countdowns are current at once, not a second later
 
     # ------------------------------------------------------------------ service events
     @guarded
     def on_health(self, ev: HealthEvent) -> None:
         self.query_one(HealthTable).update_event(ev)
+        top = self.app.screen
+        if isinstance(top, PurgeScreen) and top.endpoint_id == ev.endpoint_id:
+            top.set_queue_size(self.query_one(HealthTable).queue_size(ev.endpoint_id))
         self._update_status()
         if ev.state in (ConnState.KEY_REJECTED, ConnState.NOT_FOUND) and ev.message:
             self._problem(ev.message, "error")
+        elif ev.state in _RETRY_STATES and ev.message:
+            # name the problem and what rpdash does about it (the row only has room for
+            # "retrying in 4s"); the numbers stay on screen, marked stale
+            wait = f", retrying in {ev.retry_in:.0f} s" if ev.retry_in is not None else ""
+            name = self.names.get(ev.endpoint_id, ev.endpoint_id)
+            self._problem(f"{name}: {ev.state.value}{wait}: {ev.message}", "warning",
+                          ev.endpoint_id)
+        elif ev.state is ConnState.OK and ", retrying in " in (self._last_problem or ""):
+            # recovered: the problem is over, if it was this endpoint's (another
+            # endpoint answering well says nothing about the one that is retrying)
+            owner = self._problem_endpoint
+            if owner == ev.endpoint_id or (owner is None and self._all_ok()):
+                self.query_one(StatusBar).set_problem(None)
+                self._last_problem = None
 
     @guarded
     def on_jobs(self, records: list[JobRecord]) -> None:
@@ -189,23 +242,86 @@ class DashboardScreen(Screen[None]):
 
     @guarded
     def on_job_done(self, rec: JobRecord) -> None:
-        status = rec.status
-        sev = {JobStatus.COMPLETED: "information", JobStatus.CANCELLED: "warning"}.get(
-            status, "error")
-        what = f"Job {short_id(rec.job_id, 14)} {status}"
-        name = self.names.get(rec.endpoint_id, rec.endpoint_id)
-        detail = f" on {inert(name, one_line=True)}"
-        if rec.execution_ms is not None:
-            detail += f" after {fmt_ms(rec.execution_ms)}"
-        if rec.error and status is not JobStatus.COMPLETED:
-            detail += f": {error_summary(rec.error, 120)}"
-        self.app.notify(what + detail, severity=sev, timeout=6, markup=False)  # type: ignore[arg-type]
+        """A tracked job finished: toast it. Toasts are coalesced over a short window, so
+        a burst (the history's jobs expiring at start, a busy endpoint) makes one toast,
+        not a column of them over the submit form."""
+        self._done_buffer.append(rec)
+        if self._done_timer is None:
+            self._done_timer = self.set_timer(DONE_TOAST_WINDOW, self._flush_done)
 
     @guarded
-    def on_problem(self, message: str, severity: str) -> None:
-        self._problem(message, severity)
+    def _flush_done(self) -> None:
+        self._done_timer = None
+        batch, self._done_buffer = self._done_buffer, []
+        if not batch:
+            return
+        own = [r for r in batch if r.job_id in self._own]
+        rest = [r for r in batch if r.job_id not in self._own]
+        expired = [r for r in rest if r.expired and not r.status.terminal]
+        finished = [r for r in rest if not (r.expired and not r.status.terminal)]
+        for rec in own + (finished if len(finished) <= 2 else []):
+            self._toast_one(rec)
+        if len(finished) > 2:
+            self._toast_many(finished)
+        if expired:
+            # jobs of an earlier run RunPod has forgotten: they expire over a few seconds
+            # as the tracker gets to them, so they are gathered longer, into one toast
+            self._expired_buffer.extend(expired)
+            if self._expired_timer is None:
+                self._expired_timer = self.set_timer(EXPIRED_TOAST_WINDOW,
+                                                     self._flush_expired)
 
-    def _problem(self, message: str, severity: str = "warning") -> None:
+    @guarded
+    def _flush_expired(self) -> None:
+        self._expired_timer = None
+        n, self._expired_buffer = len(self._expired_buffer), []
+        if n:
+            what = "1 earlier job expired" if n == 1 else f"{n} earlier jobs expired"
+            its = "its result" if n == 1 else "their results"
+            self.app.notify(f"{what}: RunPod no longer keeps {its} (kept in the history)",
+                            severity="warning", timeout=6, markup=False)
+
+    def _toast_one(self, rec: JobRecord) -> None:
+        status = rec.status
+        gone = rec.expired and not status.terminal
+        error = shown_error(rec)
+        label = ("NOT FOUND" if error == NOT_FOUND_MESSAGE else "EXPIRED") if gone else str(status)
+        sev = "warning" if gone else {JobStatus.COMPLETED: "information",
+                                      JobStatus.CANCELLED: "warning"}.get(status, "error")
+        what = f"Job {short_id(rec.job_id, 14)} {label}"
+        name = self.names.get(rec.endpoint_id, rec.endpoint_id)
+        detail = f" on {inert(name, one_line=True)}"
+        if rec.execution_ms is not None and not gone:
+            detail += f" after {fmt_ms(rec.execution_ms)}"
+        if error and status is not JobStatus.COMPLETED:
+            detail += f": {error_summary(error, 120)}"
+        timeout = 4 if sev == "information" else 8
+        self.app.notify(what + detail, severity=sev, timeout=timeout, markup=False)  # type: ignore[arg-type]
+
+    def _toast_many(self, recs: list[JobRecord]) -> None:
+        counts: dict[str, int] = {}
+        for r in recs:
+            counts[str(r.status)] = counts.get(str(r.status), 0) + 1
+        bad = [r for r in recs if r.status is not JobStatus.COMPLETED]
+        text = f"{len(recs)} jobs finished: " + ", ".join(
+            f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        if bad and bad[-1].error:
+            text += f" (latest: {short_id(bad[-1].job_id, 14)}: {error_summary(bad[-1].error, 80)})"
+        failed = any(r.status in (JobStatus.FAILED, JobStatus.TIMED_OUT) for r in recs)
+        self.app.notify(text, severity="error" if failed else "information",
+                        timeout=8 if failed else 4, markup=False)
+
+    @guarded
+    def on_problem(self, message: str, severity: str, endpoint_id: str | None = None) -> None:
+        self._problem(message, severity, endpoint_id)
+
+    def _all_ok(self) -> bool:
+        views = self.query_one(HealthTable).views.values()
+        return all(v.event is None or v.event.state is ConnState.OK for v in views)
+
+    def _problem(self, message: str, severity: str = "warning",
+                 endpoint_id: str | None = None) -> None:
+        self._problem_endpoint = endpoint_id
         self.query_one(StatusBar).set_problem(message, severity)
         if severity == "error" and message != self._last_problem:
             self.app.notify(inert(message, one_line=True), severity="error", timeout=8,
@@ -215,7 +331,9 @@ class DashboardScreen(Screen[None]):
     # ------------------------------------------------------------------ periodic (1 Hz)
     @guarded
     def tick(self) -> None:
-        if not self.is_attached or (not self.is_active and not self._is_under_modal()):
+        # nothing to redraw while covered (a modal dims the panes; only the purge dialog,
+        # which shows the live queue size, keeps them ticking)
+        if not self.is_attached or not (self.is_active or self._is_under_purge()):
             return
         try:
             self._tick()
@@ -233,10 +351,8 @@ class DashboardScreen(Screen[None]):
                 self.session.set_visible(visible)
         self._update_status()
 
-    def _is_under_modal(self) -> bool:
-        from textual.screen import ModalScreen
-
-        return isinstance(self.app.screen, ModalScreen)
+    def _is_under_purge(self) -> bool:
+        return isinstance(self.app.screen, PurgeScreen)
 
     def _update_status(self) -> None:
         health = self.query_one(HealthTable)
@@ -250,7 +366,7 @@ class DashboardScreen(Screen[None]):
 
     def _update_jobs_title(self) -> None:
         jobs = self.query_one(JobTable)
-        parts = ["[2] Jobs"]
+        parts = ["[alt+2] Jobs"]
         if jobs.filter_text:  # first: it hides jobs, so it must never be cut off
             parts.append(f"filter: {inert(jobs.filter_text, one_line=True)}")
         if jobs.marked:
@@ -331,6 +447,10 @@ class DashboardScreen(Screen[None]):
                 with contextlib.suppress(Exception):
                     select(job_id)
         viewer.show_job(rec, chunks)
+        # the notes under the output (why it waits, result expiry) follow at once, not at
+        # the next 1 Hz tick: for up to a second they described the previous job
+        with contextlib.suppress(Exception):
+            self._app.ops.tick(force=False)
 
     @on(JobTable.ViewChanged)
     @guarded
@@ -604,14 +724,15 @@ class DashboardScreen(Screen[None]):
             self.watch(args[0], args[1] if len(args) > 1 else None)
         elif cmd in ("ep", "endpoint", "use"):
             if not args:
-                self.focus_pane("health")
+                app.action_pick_endpoint()  # the account's endpoints, fuzzy
                 return
             ep = app.resolve_endpoint(args[0])
             if ep is None or ep not in self.query_one(HealthTable).views:
-                self.app.notify(f"Not a watched endpoint: {inert(args[0], one_line=True)}",
-                                severity="warning", markup=False)
+                app.action_pick_endpoint(args[0])  # not watched yet: pick it from the list
                 return
             self.use_endpoint(ep)
+        elif cmd in ("workers", "logs", "metrics"):
+            app.run_registry_action(cmd)
         elif cmd == "jobs":
             self.focus_pane("jobs")
         elif cmd == "all":
@@ -649,6 +770,7 @@ class DashboardScreen(Screen[None]):
         except Exception as exc:  # noqa: BLE001 - InvalidInput for a bad id
             self.app.notify(f"Cannot watch: {_err_text(exc)}", severity="error", markup=False)
             return
+        self._own.add(rec.job_id)
         self.on_jobs([rec])
         jobs = self.query_one(JobTable)
         if rec.job_id in jobs._shown:
@@ -687,6 +809,7 @@ class DashboardScreen(Screen[None]):
                             timeout=6, markup=False)
             return
         rec: JobRecord = msg.value
+        self._own.add(rec.job_id)
         self.on_jobs([rec])
         jobs = self.query_one(JobTable)
         if rec.job_id in jobs._shown:
@@ -726,6 +849,7 @@ class DashboardScreen(Screen[None]):
                             severity="error", timeout=6, markup=False)
             return
         rec: JobRecord = msg.value
+        self._own.add(rec.job_id)
         self.on_jobs([rec])
         self.app.notify(f"Retrying {short_id(rec.job_id, 40)} ({rec.status})", timeout=4,
                         markup=False)

@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from rpdash.tui.actions import SCOPES, display_keys, effective_keys, specs
+from rpdash.tui.actions import SCOPES, ActionSpec, display_keys, effective_keys, specs
 
 
 def help_table(keymap: Mapping[str, str], *, readonly: bool) -> Table:
@@ -27,14 +27,30 @@ def help_table(keymap: Mapping[str, str], *, readonly: bool) -> Table:
         if not rows:
             continue
         table.add_row(Text(title, style="bold underline"), "", "", "")
+        favourites = [a for a in rows if a.id.startswith("favourite_")]
+        if favourites and not any(a.id in keymap for a in favourites):
+            # ten rows that differ by one digit say less than one row
+            first = rows.index(favourites[0])
+            rows = [a for a in rows if a not in favourites]
+            table_rows = rows[:first]
+            for a in table_rows:
+                _help_row(table, a, keymap, readonly)
+            table.add_row("0-9", "Favourite N",
+                          Text("Watch and switch to favourite endpoint N (star them in the "
+                               "endpoints list, ctrl+e)"), "favourite_0 … favourite_9")
+            rows = rows[first:]
         for a in rows:
-            keys = display_keys(effective_keys(a, keymap))
-            what = Text(a.help or a.description)
-            if readonly and a.readonly_hidden:
-                what = Text("(read-only: disabled) ", style="dim italic") + what
-            table.add_row(keys, a.description, what, a.id)
+            _help_row(table, a, keymap, readonly)
         table.add_row("", "", "", "")
     return table
+
+
+def _help_row(table: Table, a: ActionSpec, keymap: Mapping[str, str], readonly: bool) -> None:
+    keys = display_keys(effective_keys(a, keymap))
+    what = Text(a.help or a.description)
+    if readonly and a.readonly_hidden:
+        what = Text("(read-only: disabled) ", style="dim italic") + what
+    table.add_row(keys, a.description, what, a.id)
 
 
 class HelpScreen(Screen[None]):
@@ -52,7 +68,8 @@ class HelpScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         intro = Text.assemble(
             ("rpdash keys", "bold"),
-            "   tab / shift+tab move between panes, 1-4 jump to one. Remap any key by its id "
+            "   tab / shift+tab move between panes, alt+1-alt+4 jump to one, 0-9 to a "
+            "favourite endpoint. Remap any key by its id "
             "in the [keymap] table of the config file, e.g. ",
             ("cancel = \"x\"", "bold"),
             ".",

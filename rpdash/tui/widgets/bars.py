@@ -18,7 +18,7 @@ from rpdash.tui.format import inert
 
 
 class TopBar(Static):
-    """``rpdash`` + badges: DEMO, READ-ONLY, PAUSED."""
+    """``rpdash`` + badges: DEMO, READ-ONLY, PAUSED, HISTORY NOT SAVED."""
 
     DEFAULT_CSS = """
     TopBar { height: 1; background: $panel; text-wrap: nowrap; text-overflow: ellipsis; }
@@ -30,7 +30,11 @@ class TopBar(Static):
         self.readonly = readonly
         self.paused = False
         self.base_url = ""
+        #: which API key is in use, masked (``rp_…a1b2``); never the key itself
+        self.key_hint = ""
         self.busy: str | None = None
+        #: the job history is not being saved (the status bar says why)
+        self.history_off = False
 
     def on_mount(self) -> None:
         self.redraw()
@@ -48,10 +52,15 @@ class TopBar(Static):
         if self.paused:
             t.append(" PAUSED ", style="bold black on magenta")
             t.append(" ")
+        if self.history_off:
+            t.append(" HISTORY NOT SAVED ", style="bold white on red")
+            t.append(" ")
         if self.busy:
             t.append(f" {self.busy}… ", style="italic cyan")
         if self.base_url:
             t.append(f" {inert(self.base_url, one_line=True)}", style="dim")
+        if self.key_hint:
+            t.append(f"  key {self.key_hint}", style="dim")
         self.update(t)
 
     def set_paused(self, paused: bool) -> None:

@@ -52,6 +52,8 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("progress", "latest update", 30),
 )
 PROGRESS_MIN = 16
+#: up to this many cells written in one batch are repainted one by one (see _repaint_cells)
+FEW_CELLS = 64
 _COLS = tuple(c[0] for c in COLUMNS)
 #: which columns show: all of them when there is room, else the essentials (the rest is
 #: in the output pane's header and in ``y``)
@@ -120,6 +122,8 @@ class JobTable(ReadonlyAware, DataTable[Any]):
         self.cells_written = 0  # for tests and the bench: how many update_cell calls
         self._last_highlight: str | None = None
         self._dirty_cells = False
+        #: (job id, column) written since the last flush, while there are few of them
+        self._dirty_few: list[tuple[str, ColumnKey]] = []
         self._colkeys: list[ColumnKey] = []
         self._cols: tuple[int, ...] = ()
 
@@ -279,6 +283,8 @@ class JobTable(ReadonlyAware, DataTable[Any]):
                 if cells is not None and keys[j] in cells:
                     cells[keys[j]] = value
                     self._dirty_cells = True
+                    if len(self._dirty_few) <= FEW_CELLS:
+                        self._dirty_few.append((job_id, keys[j]))
                 else:  # the public path (never taken with textual 8.2)
                     self.update_cell(job_id, col, value)
         self._shown[job_id] = new
@@ -327,10 +333,38 @@ class JobTable(ReadonlyAware, DataTable[Any]):
         return self._offsets[1]
 
     def _flush_writes(self) -> None:
-        if self._dirty_cells:
-            self._dirty_cells = False
-            self._update_count += 1  # invalidates DataTable's render caches
-            self.refresh()
+        if not self._dirty_cells:
+            return
+        self._dirty_cells = False
+        few, self._dirty_few = self._dirty_few, []
+        if len(few) <= FEW_CELLS:
+            self._repaint_cells(few)
+            return
+        self._update_count += 1  # a burst: invalidate all of DataTable's render caches
+        self.refresh()
+
+    def _repaint_cells(self, few: list[tuple[str, ColumnKey]]) -> None:
+        """Repaint a few cells (the 1 Hz age tick, a mark). DataTable keys every render
+        cache on a counter; bumping it re-renders every cell on screen, and the stale
+        generations fill the caches: with a few hundred jobs listed that was 5 % of a
+        core and a growing RSS at idle (bench/idle_bench.py). Drop only these cells'
+        renders and repaint only their rows."""
+        pairs = set(few)
+        rows = {job_id for job_id, _ in few}
+        cell_cache = self._cell_render_cache
+        for key in [k for k in cell_cache.keys() if (k[0], k[1]) in pairs]:
+            cell_cache.discard(key)
+        row_cache = self._row_render_cache
+        for key in [k for k in row_cache.keys() if k[0] in rows]:
+            row_cache.discard(key)
+        self._line_cache.clear()  # assembled from the row cache: cheap to rebuild
+        for job_id in rows:
+            try:
+                index = self.get_row_index(job_id)
+            except RowDoesNotExist:
+                continue
+            self._row_renderable_cache.discard((self._update_count, index))
+            self.refresh_row(index)
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """DataTable measures every cell of every new row to size auto-width columns;

@@ -27,6 +27,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Log, Static
 
+from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.tui.actions import bindings_for
 from rpdash.tui.format import (
@@ -34,11 +35,16 @@ from rpdash.tui.format import (
     fmt_ms,
     inert,
     inert_text,
-    short_id,
     status_text,
 )
 
 MAX_LINES = 5_000
+#: what the output pane says about a live job with nothing to show yet
+_PENDING_NOTE = {
+    JobStatus.IN_QUEUE: "in the queue: waiting for a worker",
+    JobStatus.IN_PROGRESS: "running: no progress update yet",
+    JobStatus.UNKNOWN: "status not known yet",
+}
 #: final outputs larger than this are shown as plain (unhighlighted) text
 MAX_PRETTY_CHARS = 200_000
 
@@ -80,6 +86,22 @@ def wrap_stream(text: str, col: int, width: int) -> tuple[str, int]:
     return "".join(out), col
 
 
+#: a job watched by id (``:watch``) that RunPod never answered for
+NOT_FOUND_MESSAGE = ("not found (404): RunPod does not know this job id on this endpoint: "
+                     "a mistyped id, another endpoint, or a result it no longer keeps")
+
+
+def shown_error(rec: JobRecord) -> str | None:
+    """The error to show for a job. A job rpdash never saw any status of (watched by id)
+    that 404s is "not found", which may well be a typo: calling it "expired" misleads."""
+    if rec.expired and rec.status is JobStatus.UNKNOWN and rec.error:
+        from rpdash.services.tracker import EXPIRED_MESSAGE
+
+        if rec.error == EXPIRED_MESSAGE:
+            return NOT_FOUND_MESSAGE
+    return rec.error
+
+
 class StreamLog(Log):
     """A Log whose lines are made inert before they are drawn."""
 
@@ -91,6 +113,9 @@ class StreamLog(Log):
 def render_value(value: Any) -> RenderableType:
     """A final output as highlighted JSON (or inert text for strings and huge values)."""
     if isinstance(value, str):
+        if len(value) > MAX_PRETTY_CHARS:  # a 10 MB string would take a minute to lay out
+            return inert_text(value[:MAX_PRETTY_CHARS] + f"\n… (truncated on screen: "
+                              f"{len(value):,} characters; save with ctrl+s)")
         return inert_text(value)
     try:
         dumped = json.dumps(value, ensure_ascii=False, indent=2, default=str)
@@ -162,7 +187,7 @@ class OutputViewer(Vertical, can_focus=False):
         self._shown_final: Any = object()
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("Select a job in the jobs pane (2) to see its output.", style="dim"),
+        yield Static(Text("Select a job in the jobs pane (alt+2) to see its output.", style="dim"),
                      id="out-head")
         yield StreamLog(max_lines=MAX_LINES, id="out-stream")
         with VerticalScroll(id="out-final"):
@@ -240,8 +265,13 @@ class OutputViewer(Vertical, can_focus=False):
         text = "".join(self._pending)
         count = len(self._pending)
         if self.wrap:
-            width = self.log_widget.scrollable_content_region.width - 1
-            text, self._col = wrap_stream(text, self._col, width)
+            log = self.log_widget
+            room = log.scrollable_content_region.width
+            if not log.show_vertical_scrollbar:
+                # it appears once the log overflows: lines wrapped for the wider view
+                # would then be one column too long and bring a horizontal scrollbar
+                room -= log.styles.scrollbar_size_vertical
+            text, self._col = wrap_stream(text, self._col, room - 1)
         self._pending.clear()
         self.chunks_shown += count
         log = self.log_widget
@@ -265,7 +295,7 @@ class OutputViewer(Vertical, can_focus=False):
         rec = self.job
         head = self.query_one("#out-head", Static)
         if rec is None:
-            head.update(Text("Select a job in the jobs pane (2) to see its output.", style="dim"))
+            head.update(Text("Select a job in the jobs pane (alt+2) to see its output.", style="dim"))
             return
         # line 1: which job and its state; line 2: follow state and details
         t = Text(no_wrap=True, overflow="ellipsis")
@@ -273,13 +303,15 @@ class OutputViewer(Vertical, can_focus=False):
         t.append("  ")
         t.append(inert(rec.job_id, one_line=True), style="bold")
         t.append("\n")
-        if self.following:
-            t.append("follow on", style="green")
-        else:
-            t.append("follow off", style="yellow")
-            if self.new_lines:
-                t.append(f" · {self.new_lines} new lines", style="bold yellow")
-        t.append(f"  {rec.mode}", style="dim")
+        if self.log_widget.display:  # following only means something for a stream
+            if self.following:
+                t.append("follow on", style="green")
+            else:
+                t.append("follow off", style="yellow")
+                if self.new_lines:
+                    t.append(f" · {self.new_lines} new lines", style="bold yellow")
+            t.append("  ")
+        t.append(rec.mode, style="dim")
         t.append(f"  delay {fmt_ms(rec.delay_ms)}  exec {fmt_ms(rec.execution_ms)}")
         if rec.retries:
             t.append(f"  retries {rec.retries}")
@@ -301,9 +333,10 @@ class OutputViewer(Vertical, can_focus=False):
             return
         self._shown_final = key
         parts: list[RenderableType] = []
-        if rec.error:
+        error = shown_error(rec)
+        if error:
             parts.append(Text("error", style="bold red underline"))
-            parts.append(render_error(rec.error))
+            parts.append(render_error(error))
         if (rec.status.terminal and isinstance(rec.output, list) and self.next_seq
                 and len(rec.output) == self.next_seq):
             # a generator's aggregate output repeats the stream shown above
@@ -312,17 +345,21 @@ class OutputViewer(Vertical, can_focus=False):
         elif rec.status.terminal and rec.output is not None:
             parts.append(Text("output", style="bold underline"))
             parts.append(render_value(rec.output))
-        elif not rec.status.terminal and rec.progress is not None:
+        elif not rec.terminal and rec.progress is not None:
             parts.append(Text("latest progress", style="bold underline"))
             parts.append(render_value(rec.progress))
-        elif not rec.status.terminal:
+        elif not rec.terminal:
             if self.log_widget.display:  # the stream says it all
                 body.update("")
                 box.display = False
                 return
-            parts.append(Text(f"waiting: {rec.status}", style="dim"))
+            parts.append(Text(_PENDING_NOTE.get(rec.status, f"{rec.status}: no output yet"),
+                              style="dim"))
         elif rec.expired:
-            parts.append(Text("RunPod no longer has this job (expired)", style="dim"))
+            # finished as far as rpdash is concerned: never "waiting"; the error (if any)
+            # above already says why, else say it here
+            if not rec.error:
+                parts.append(Text("RunPod no longer has this job (expired)", style="dim"))
         elif rec.output is None and not rec.error:
             parts.append(Text("(no output)", style="dim"))
         body.update(Group(*parts))

@@ -102,8 +102,9 @@ class SubmitForm(ReadonlyAware, Vertical):
                          prompt="(no endpoint)")
             yield Label(" mode ", classes="sf-label")
             yield Select(MODES, allow_blank=False, value="run", compact=True, id="sf-mode")
-        language = "json" if self._highlight and syntax_available() else None
-        yield TextArea(DEFAULT_INPUT, language=language, id="sf-input", tab_behavior="focus",
+        # highlighting is switched on after the first frame (see on_mount): building the
+        # tree-sitter query costs ~30 ms, which the dashboard's first paint need not wait for
+        yield TextArea(DEFAULT_INPUT, id="sf-input", tab_behavior="focus",
                        show_line_numbers=True, soft_wrap=False)
         yield Static("", id="sf-msg")
         with Horizontal(classes="sf-row"):
@@ -118,8 +119,9 @@ class SubmitForm(ReadonlyAware, Vertical):
             yield Label("webhook ", classes="sf-label")
             yield Input(placeholder="https://… (optional)", compact=True, id="sf-webhook")
         yield Static(
-            Text.assemble(("ctrl+s", "bold"), " submit · ", ("ctrl+o", "bold"), " recent · ",
-                          ("ctrl+f", "bold"), " format · ", ("esc", "bold"), " back", style="dim"),
+            Text.assemble(("^s", "bold"), " submit · ", ("^o", "bold"), " recent · ",
+                          ("^f", "bold"), " format · ", ("esc", "bold"), " back", style="dim",
+                          overflow="ellipsis", no_wrap=True),
             id="sf-hint",
         )
 
@@ -129,10 +131,16 @@ class SubmitForm(ReadonlyAware, Vertical):
 
     def on_mount(self) -> None:
         self.validate_input()
+        if self._highlight:
+            self.call_after_refresh(self._enable_highlight)
         if getattr(self.app, "readonly", False):
             self.query_one("#sf-hint", Static).update(
                 Text("read-only mode: submitting is disabled (the form can still be edited)",
                      style="italic yellow"))
+
+    def _enable_highlight(self) -> None:
+        if syntax_available():
+            self.editor.language = "json"
 
     # ------------------------------------------------------------------ accessors
     @property
