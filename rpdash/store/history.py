@@ -40,6 +40,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -193,7 +194,7 @@ class HistoryStore:
         if reason is None:
             try:
                 self._conn = self._connect(str(path))
-                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._set_wal(self._conn)
                 self._conn.execute("PRAGMA synchronous = NORMAL")
                 self._conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
                 self._migrate()
@@ -215,6 +216,21 @@ class HistoryStore:
         self._open_readonly(path)
         self.writable = False
         self.problem = StoreError(message + "; showing it read-only")
+
+    def _set_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL. SQLite answers this pragma with SQLITE_BUSY at once, without
+        calling the busy handler, while another process opens or converts the same file
+        (two rpdash started together on a new history): so wait for it here, as long as
+        the busy timeout."""
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL").fetchall()
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e).lower() or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.01)
 
     def _open_readonly(self, path: Path) -> None:
         uri = "file:" + quote(str(path.resolve()))

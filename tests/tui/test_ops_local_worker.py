@@ -67,6 +67,7 @@ async def test_local_worker_mode_against_the_real_dev_server(dev_server, tmp_pat
         assert (tmp_path / "local-history.db").exists()
         top = dash.query_one(TopBar)
         assert dev_server.split("//")[1] in text_of(top)
+        assert "LOCAL DEV WORKER" in text_of(top) and "DEMO" not in text_of(top)
         # it says plainly what the dev server lacks
         await wait_for(pilot, lambda: any("Local dev worker at" in n for n in notes(app)),
                        what="the local-mode notice")

@@ -588,3 +588,40 @@ def test_history_in_a_read_only_directory_is_a_clear_error() -> None:
         f"cannot write job history at {path}: cannot create the file "
         "(its directory is not writable)"
     )
+
+
+def _open_and_write_at_once(path: str, barrier: Any, results: Any) -> None:
+    barrier.wait()
+    store = HistoryStore(path)
+    try:
+        if not store.writable:
+            results.put(store.problem.message if store.problem else "read-only")
+            return
+        store.record_submitted(JobRecord(job_id=f"job-{os.getpid()}", endpoint_id="ep"))
+        results.put(None)
+    finally:
+        store.close()
+
+
+def test_two_processes_creating_a_new_history_at_once_both_can_write(tmp_path: Path):
+    """Two rpdash started together on a new history: SQLite answers the switch to WAL with
+    "database is locked" at once (no busy wait) while the other converts the file; neither
+    may fall back to read-only. (Before the fix, about 4 starts in 10 failed.)"""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    failures: list[str] = []
+    for trial in range(25):
+        path = str(tmp_path / f"t{trial}" / "history.sqlite3")
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_open_and_write_at_once, args=(path, barrier, results))
+                 for _ in range(2)]
+        for p in procs:
+            p.start()
+        outcomes = [results.get(timeout=30) for _ in procs]
+        for p in procs:
+            p.join(timeout=30)
+        failures += [o for o in outcomes if o is not None]
+        with HistoryStore(path) as store:
+            assert len(store.recent(10)) == 2
+    assert failures == []

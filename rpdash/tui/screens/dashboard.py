@@ -142,6 +142,7 @@ class DashboardScreen(Screen[None]):
         top = self.query_one(TopBar)
         top.base_url = self._app.backend.base_url
         top.key_hint = getattr(self._app.backend, "key_hint", "")
+        top.local = bool(getattr(self._app.backend, "local_url", None))
         top.paused = bool(getattr(self.session, "paused", False))
         history_problem = getattr(self._app.backend, "history_problem", None)
         top.history_off = bool(history_problem)

@@ -18,7 +18,7 @@ from rpdash.tui.format import inert
 
 
 class TopBar(Static):
-    """``rpdash`` + badges: DEMO, READ-ONLY, PAUSED, HISTORY NOT SAVED."""
+    """``rpdash`` + badges: DEMO, LOCAL DEV WORKER, READ-ONLY, PAUSED, HISTORY NOT SAVED."""
 
     DEFAULT_CSS = """
     TopBar { height: 1; background: $panel; text-wrap: nowrap; text-overflow: ellipsis; }
@@ -28,6 +28,8 @@ class TopBar(Static):
         super().__init__("", id=id)
         self.demo = demo
         self.readonly = readonly
+        #: driving a local dev worker (``--local-worker``), not RunPod
+        self.local = False
         self.paused = False
         self.base_url = ""
         #: which API key is in use, masked (``rp_…a1b2``); never the key itself
@@ -45,6 +47,10 @@ class TopBar(Static):
         t.append(" RunPod serverless ", style="dim")
         if self.demo:
             t.append(" DEMO — simulated, nothing is real ", style="bold black on yellow")
+            t.append(" ")
+        if self.local:
+            t.append(" LOCAL DEV WORKER — no health, cancel, retry or purge ",
+                     style="bold black on cyan")
             t.append(" ")
         if self.readonly:
             t.append(" READ-ONLY ", style="bold white on blue")
