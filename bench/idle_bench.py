@@ -276,7 +276,10 @@ async def soak(minutes: float, scale: float, top_n: int = 8) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=60)
-    ap.add_argument("--warmup", type=float, default=8)
+    ap.add_argument("--warmup", type=float, default=90,
+                    help="seconds before measuring: the health sparklines fill in the first "
+                         "~80 s (16 samples at 5 s), one repaint per answer until then; an "
+                         "all-day session is measured after that")
     ap.add_argument("--history", type=int, default=200,
                     help="finished jobs in the history for the second CPU run (0: skip it)")
     ap.add_argument("--anchor-seconds", type=float, default=30,

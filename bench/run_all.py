@@ -143,8 +143,8 @@ def bench_startup(quick: bool) -> list[dict[str, Any]]:
 
 
 def bench_idle(quick: bool) -> list[dict[str, Any]]:
-    args = ["--json"] + (["--seconds", "20", "--soak-minutes", "10", "--history", "200",
-                          "--anchor-seconds", "10"] if quick else [])
+    args = ["--json"] + (["--seconds", "20", "--warmup", "8", "--soak-minutes", "10",
+                          "--history", "200", "--anchor-seconds", "10"] if quick else [])
     r = run_json("idle_bench.py", *args)
     hello = r.get("hello", {}).get("cpu_pct")
     out = [row("5 idle: CPU, 5 quiet endpoints, empty job list (tmux)", r["cpu"]["cpu_pct"], "%",

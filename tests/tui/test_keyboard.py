@@ -333,6 +333,30 @@ async def test_rejected_key_and_stale_health_are_states():
         assert any("rejected" in n.message for n in app._notifications)
 
 
+async def test_last_answer_reads_just_now_until_an_answer_is_late():
+    """While polls arrive on time the column stays still ("just now": no repaint every
+    second at idle); once the last good answer is older than the poll interval + 2 s it
+    counts, so a late endpoint stands out."""
+    app, session = fake_app(FakeSession(jobs=[], health=sample_health()),
+                            settings=Settings(health_interval=5.0))
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        table = dash.query_one(HealthTable)
+        assert str(table.get_row("llama-chat")[-1]) == "just now"  # answered 2 s ago
+        assert "14 s stale" in str(table.get_row("sdxl")[-1])  # a stale row keeps its count
+        app.clock.advance_sync(4.0)
+        dash.tick()
+        await pilot.pause()
+        assert str(table.get_row("llama-chat")[-1]) == "just now"  # 6 s: not late yet
+        app.clock.advance_sync(2.0)
+        dash.tick()
+        await pilot.pause()
+        assert str(table.get_row("llama-chat")[-1]) == "8 s ago"  # late: it counts
+        session.sink(HealthEvent("llama-chat", ConnState.OK, session.health["llama-chat"].health,
+                                 last_ok_at=app.clock.time()))
+        await wait_for(pilot, lambda: str(table.get_row("llama-chat")[-1]) == "just now")
+
+
 async def test_error_guard_turns_a_bug_into_a_notification():
     session = FakeSession(jobs=sample_jobs(), health=sample_health())
     app = RpdashApp(backend=StaticBackend(session), clock=FakeClock(), strict_errors=False)

@@ -116,7 +116,10 @@ class DashboardScreen(Screen[None]):
         yield TopBar(demo=app.backend.demo, readonly=app.readonly, id="topbar")
         with Vertical(id="pane-health", classes="pane"):
             yield HealthTable(endpoints, names=self.names, wall=app.clock.time,
-                              mono=app.clock.now, id="health")
+                              mono=app.clock.now,
+                              fresh_within=2.0 + float(
+                                  getattr(app.settings, "health_interval", 5.0)),
+                              id="health")
         with Horizontal(id="middle"):
             with Vertical(id="pane-jobs", classes="pane"):
                 yield LineInput(placeholder="filter: id, endpoint, status, text… (enter applies,"

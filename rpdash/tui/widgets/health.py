@@ -122,11 +122,16 @@ class HealthTable(ReadonlyAware, DataTable[Any]):
         names: Mapping[str, str] | None = None,
         wall: Callable[[], float],
         mono: Callable[[], float],
+        fresh_within: float = 7.0,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self._wall = wall
         self._mono = mono
+        #: an answer younger than this reads "just now": while polls arrive on time the
+        #: column stays still (no repaint every second at idle); a count appears once an
+        #: answer is late, which is when it means something
+        self.fresh_within = fresh_within
         names = names or {}
         self.views: dict[str, EndpointView] = {
             e: EndpointView(e, names.get(e, e)) for e in endpoints
@@ -246,7 +251,8 @@ class HealthTable(ReadonlyAware, DataTable[Any]):
         if ev is None or ev.last_ok_at is None:
             age = Text("never", style="dim")
         else:
-            ago = fmt_ago(self._wall() - ev.last_ok_at)
+            age_s = self._wall() - ev.last_ok_at
+            ago = "just now" if not stale and age_s < self.fresh_within else fmt_ago(age_s)
             if self._profile is COMPACT:
                 ago = ago.replace(" s ", "s ").replace(" min ", "m ").replace(" h ", "h ")
             if stale:
