@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from rpdash.api.limits import BACKOFF_INITIAL, BACKOFF_JITTER
+
 from .conftest import (
     KEY,
     Relay,
@@ -180,7 +182,12 @@ def test_row3_429_without_retry_after_backs_off(cli):
     tally("faults", 2)
     assert r.code == 0
     assert "slow down and retry" in r.retry_notes[0]
-    assert r.clock.slept[1] > r.clock.slept[0] * 1.2  # exponential backoff
+    # exponential backoff: 0.5 s then 1 s, each plus up to 0.5 s of jitter (so the second
+    # wait is longer than the first, though not always by much)
+    first, second = r.clock.slept[0], r.clock.slept[1]
+    assert BACKOFF_INITIAL <= first < BACKOFF_INITIAL + BACKOFF_JITTER
+    assert 2 * BACKOFF_INITIAL <= second < 2 * BACKOFF_INITIAL + BACKOFF_JITTER
+    assert second >= first
 
 
 def test_row3_long_burst_gives_up_then_recovers(cli):

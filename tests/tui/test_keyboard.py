@@ -96,6 +96,30 @@ async def test_cursor_stays_on_its_job_while_statuses_change():
         await wait_for(pilot, lambda: any("COMPLETED" in n.message for n in app._notifications))
 
 
+async def test_a_burst_of_changes_and_a_single_change_both_reach_the_screen():
+    """Cells are written in place and only their renders are dropped (not DataTable's
+    whole cache generation): what is on screen must still be the new values, for a burst
+    (one repaint of the pane) as for a few cells (their rows only), and unchanged cells
+    must still be drawn."""
+    jobs_in = [JobRecord(f"burst-{i:04d}", "sdxl", JobStatus.IN_PROGRESS,
+                         submitted_at=WALL - 100 - i, execution_ms=1000) for i in range(40)]
+    app, session = fake_app(FakeSession(jobs=jobs_in, health=sample_health()))
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        await wait_for(pilot, lambda: "IN_PROGRESS" in text_of(jobs))
+        assert "1.0s" in text_of(jobs)
+        done = [r.copy(status=JobStatus.COMPLETED, execution_ms=9900) for r in jobs_in]
+        session.sink(JobsEvent(done))  # 80 cells: a burst
+        await wait_for(pilot, lambda: "IN_PROGRESS" not in text_of(jobs))
+        shown = text_of(jobs)
+        assert shown.count("COMPLETED") >= 20 and "9.9s" in shown and "1.0s" not in shown
+        assert "burst-0000"[:8] in shown  # unchanged cells are still drawn
+        session.sink(JobsEvent([done[0].copy(status=JobStatus.FAILED, error="boom")]))
+        await wait_for(pilot, lambda: "FAILED" in text_of(jobs))  # a few cells
+        assert "boom" in text_of(jobs) and text_of(jobs).count("COMPLETED") >= 20
+
+
 async def test_filter_sort_mark_and_scope():
     app, _ = fake_app()
     async with app.run_test(size=SIZE) as pilot:

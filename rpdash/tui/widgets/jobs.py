@@ -52,7 +52,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("progress", "latest update", 30),
 )
 PROGRESS_MIN = 16
-#: up to this many cells written in one batch are repainted one by one (see _repaint_cells)
+#: up to this many cells written in one batch are repainted row by row (see _flush_writes)
 FEW_CELLS = 64
 _COLS = tuple(c[0] for c in COLUMNS)
 #: which columns show: all of them when there is room, else the essentials (the rest is
@@ -122,8 +122,10 @@ class JobTable(ReadonlyAware, DataTable[Any]):
         self.cells_written = 0  # for tests and the bench: how many update_cell calls
         self._last_highlight: str | None = None
         self._dirty_cells = False
-        #: (job id, column) written since the last flush, while there are few of them
-        self._dirty_few: list[tuple[str, ColumnKey]] = []
+        #: job id -> bit mask of the shown columns written since the last flush (ints, not
+        #: tuples: a burst of 10,000 changes allocates next to nothing for it)
+        self._dirty: dict[str, int] = {}
+        self._dirty_n = 0
         self._colkeys: list[ColumnKey] = []
         self._cols: tuple[int, ...] = ()
 
@@ -283,8 +285,8 @@ class JobTable(ReadonlyAware, DataTable[Any]):
                 if cells is not None and keys[j] in cells:
                     cells[keys[j]] = value
                     self._dirty_cells = True
-                    if len(self._dirty_few) <= FEW_CELLS:
-                        self._dirty_few.append((job_id, keys[j]))
+                    self._dirty[job_id] = self._dirty.get(job_id, 0) | (1 << j)
+                    self._dirty_n += 1
                 else:  # the public path (never taken with textual 8.2)
                     self.update_cell(job_id, col, value)
         self._shown[job_id] = new
@@ -336,35 +338,42 @@ class JobTable(ReadonlyAware, DataTable[Any]):
         if not self._dirty_cells:
             return
         self._dirty_cells = False
-        few, self._dirty_few = self._dirty_few, []
-        if len(few) <= FEW_CELLS:
-            self._repaint_cells(few)
-            return
-        self._update_count += 1  # a burst: invalidate all of DataTable's render caches
-        self.refresh()
+        written, self._dirty = self._dirty, {}
+        count, self._dirty_n = self._dirty_n, 0
+        self._drop_renders(written)
+        if count <= FEW_CELLS:  # repaint only their rows
+            for job_id in written:
+                try:
+                    index = self.get_row_index(job_id)
+                except RowDoesNotExist:
+                    continue
+                self._row_renderable_cache.discard((self._update_count, index))
+                self.refresh_row(index)
+        else:  # a burst: one repaint of what is on screen
+            self._row_renderable_cache.clear()
+            self.refresh()
 
-    def _repaint_cells(self, few: list[tuple[str, ColumnKey]]) -> None:
-        """Repaint a few cells (the 1 Hz age tick, a mark). DataTable keys every render
-        cache on a counter; bumping it re-renders every cell on screen, and the stale
-        generations fill the caches: with a few hundred jobs listed that was 5 % of a
-        core and a growing RSS at idle (bench/idle_bench.py). Drop only these cells'
-        renders and repaint only their rows."""
-        pairs = set(few)
-        rows = {job_id for job_id, _ in few}
+    def _drop_renders(self, written: dict[str, int]) -> None:
+        """Forget the renders of the cells just written (``written``: job id -> bit mask
+        of column positions), and nothing else. DataTable keys every render cache on a
+        counter (``_update_count``); bumping it would re-render every cell on screen,
+        unchanged ones too, and fill the caches with stale generations: with a few hundred
+        jobs listed that was 5 % of a core and a growing RSS at idle
+        (bench/idle_bench.py), and after a burst of 10,000 changes it re-rendered all ~400
+        visible cells where 2-3 columns had changed (bench/joblist_bench.py)."""
+        position = {key: j for j, key in enumerate(self._colkeys)}
         cell_cache = self._cell_render_cache
-        for key in [k for k in cell_cache.keys() if (k[0], k[1]) in pairs]:
-            cell_cache.discard(key)
+        stale = []
+        for k in cell_cache.keys():
+            mask = written.get(k[0])  # type: ignore[call-overload]  # RowKey == its str
+            if mask and (mask >> position.get(k[1], 63)) & 1:
+                stale.append(k)
+        for k in stale:
+            cell_cache.discard(k)
         row_cache = self._row_render_cache
-        for key in [k for k in row_cache.keys() if k[0] in rows]:
-            row_cache.discard(key)
+        for k in [k for k in row_cache.keys() if k[0] in written]:
+            row_cache.discard(k)
         self._line_cache.clear()  # assembled from the row cache: cheap to rebuild
-        for job_id in rows:
-            try:
-                index = self.get_row_index(job_id)
-            except RowDoesNotExist:
-                continue
-            self._row_renderable_cache.discard((self._update_count, index))
-            self.refresh_row(index)
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """DataTable measures every cell of every new row to size auto-width columns;
