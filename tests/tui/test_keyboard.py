@@ -120,6 +120,26 @@ async def test_a_burst_of_changes_and_a_single_change_both_reach_the_screen():
         assert "boom" in text_of(jobs) and text_of(jobs).count("COMPLETED") >= 20
 
 
+@pytest.mark.parametrize(("width", "expect", "absent"), [
+    (100, ["q trend", "answer"], ["done", "r trend", "running trend"]),
+    (130, ["done", "thr", "q trend", "r trend", "answer"], ["running trend"]),
+    (155, ["done", "thr", "q trend", "r trend", "answer"], ["running trend"]),
+    (170, ["rdy", "retr", "queue trend", "running trend", "last answer"], []),
+])
+async def test_the_endpoints_pane_uses_the_width_it_has(width, expect, absent):
+    app, _ = fake_app()
+    async with app.run_test(size=(width, 40)) as pilot:
+        dash = await started(app, pilot)
+        table = dash.query_one(HealthTable)
+        await pilot.pause()
+        assert not table.show_horizontal_scrollbar  # every column fits
+        shown = text_of(table)
+        header = shown.splitlines()[0]
+        assert all(col in header for col in expect), header
+        assert not any(col in header for col in absent), header
+        assert "llama-chat" in shown and "just now" in shown  # every row, to the last column
+
+
 async def test_filter_sort_mark_and_scope():
     app, _ = fake_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -58,6 +58,27 @@ COMPACT = (
     ("q_trend", "q trend", 10),
     ("age", "answer", 9),
 )
+#: between the two (a 120-160 column terminal): COMPACT plus completed jobs, throttled
+#: workers and the running trend, so a common terminal width is not half empty
+MEDIUM = (
+    ("name", "endpoint", 12),
+    ("state", "connection", 12),
+    ("idle", "idle", 4),
+    ("running", "run", 4),
+    ("initializing", "init", 4),
+    ("throttled", "thr", 3),
+    ("unhealthy", "unh", 3),
+    ("inQueue", "queue", 5),
+    ("inProgress", "prog", 4),
+    ("completed", "done", 6),
+    ("failed", "fail", 4),
+    ("q_trend", "q trend", 9),
+    ("r_trend", "r trend", 9),
+    ("age", "answer", 9),
+)
+#: the table width from which each profile is used, widest first (its columns plus their
+#: padding: no horizontal scroll bar)
+PROFILE_FROM = ((158, WIDE), (116, MEDIUM), (0, COMPACT))
 WORKER_KEYS = ("idle", "running", "initializing", "ready", "throttled", "unhealthy")
 JOB_KEYS = ("inQueue", "inProgress", "completed", "failed", "retried")
 
@@ -145,7 +166,8 @@ class HealthTable(ReadonlyAware, DataTable[Any]):
         self._set_profile(WIDE)
 
     def on_resize(self) -> None:
-        want = WIDE if self.size.width >= 150 else COMPACT
+        width = self.size.width
+        want = next(p for least, p in PROFILE_FROM if width >= least)
         if want is not self._profile:
             self._set_profile(want)
 
@@ -233,7 +255,7 @@ class HealthTable(ReadonlyAware, DataTable[Any]):
         cells: dict[str, Any] = {
             "name": Text(marker + clip(inert(view.name, one_line=True), name_w - 2),
                          style="bold" if marker.strip() else ""),
-            "state": state_text(ev, self._remaining(view), compact=self._profile is COMPACT),
+            "state": state_text(ev, self._remaining(view), compact=self._profile is not WIDE),
         }
         for k in WORKER_KEYS:
             v = getattr(health.workers, k) if health is not None else None
@@ -253,7 +275,7 @@ class HealthTable(ReadonlyAware, DataTable[Any]):
         else:
             age_s = self._wall() - ev.last_ok_at
             ago = "just now" if not stale and age_s < self.fresh_within else fmt_ago(age_s)
-            if self._profile is COMPACT:
+            if self._profile is not WIDE:
                 ago = ago.replace(" s ", "s ").replace(" min ", "m ").replace(" h ", "h ")
             if stale:
                 age = Text(ago.replace(" ago", "") + " stale", style="yellow")
