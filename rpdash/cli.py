@@ -708,7 +708,6 @@ async def _follow(client: Any, endpoint_id: str, job_id: str, args: argparse.Nam
 async def _stream(client: Any, endpoint_id: str, job_id: str, args: argparse.Namespace,
                   history: Any = None) -> int:
     from rpdash.api.protocol import StreamEnd
-
     from rpdash.core.errors import RpdashError
 
     out = sys.stdout

@@ -87,6 +87,11 @@ STREAM_WAIT_MAX_MS = 300_000
 
 # Operations safe to send again after any transient failure (they change nothing).
 _IDEMPOTENT = frozenset({"status", "status-sync", "stream", "health"})
+#: what rpdash says when a call that is never repeated may or may not have reached RunPod
+_MAY_HAVE_RECEIVED = (
+    "RunPod may have received it (not sent again): check the endpoint's jobs before "
+    "repeating it"
+)
 _JOB_OPS = frozenset({"status", "status-sync", "stream", "cancel", "retry"})
 # httpx failures that guarantee the request never left this machine.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -541,28 +546,24 @@ class RunPodClient(HttpOwner):
             kw["headers"] = {"Content-Type": "application/json"}
         if hold_ms is not None:
             kw["timeout"] = httpx.Timeout(self.timeout, read=self.timeout + hold_ms / 1000)
-        async with self._pacer.slot(endpoint_id, op):
-            try:
-                resp = await http.request(method, url, **kw)
-            except httpx.HTTPError as exc:
-                err = self._transport_error(exc, op, endpoint_id)
-                err.endpoint_id = endpoint_id
-                raise err from exc
-        code = resp.status_code
-        if 200 <= code < 300:
-            try:
-                return self._parse(resp.content, model, op, endpoint_id)
-            except BadResponse as exc:
-                exc.endpoint_id = endpoint_id
-                if op not in _IDEMPOTENT:  # it was accepted: not resent, and we say so
-                    exc.message += (
-                        f" (HTTP {code}); RunPod may have received it (not sent again): "
-                        "check the endpoint's jobs before repeating it"
-                    )
-                raise
-        err = self._http_error(resp, op, endpoint_id, job_id)
-        err.endpoint_id = endpoint_id
-        raise err
+        try:
+            async with self._pacer.slot(endpoint_id, op):
+                try:
+                    resp = await http.request(method, url, **kw)
+                except httpx.HTTPError as exc:
+                    raise self._transport_error(exc, op, endpoint_id) from exc
+            code = resp.status_code
+            if 200 <= code < 300:
+                try:
+                    return self._parse(resp.content, model, op, endpoint_id)
+                except BadResponse as exc:
+                    if op not in _IDEMPOTENT:  # it was accepted: not resent, and we say so
+                        exc.message += f" (HTTP {code}); {_MAY_HAVE_RECEIVED}"
+                    raise
+            raise self._http_error(resp, op, endpoint_id, job_id)
+        except RpdashError as exc:
+            exc.endpoint_id = endpoint_id  # whose health row the failure belongs to
+            raise
 
     def _parse(self, content: bytes, model: type[M], op: str, endpoint_id: str) -> M:
         try:
@@ -712,12 +713,8 @@ class RunPodClient(HttpOwner):
                 f"limit ({type(exc).__name__}); raise RPDASH_REQUEST_TIMEOUT if this persists"
             )
         if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
-            may = ""
-            if op not in _IDEMPOTENT:  # not resent: say what may have happened
-                may = (
-                    "; RunPod may have received it (not sent again): check the endpoint's "
-                    "jobs before repeating it"
-                )
+            # not resent: say what may have happened
+            may = "" if op in _IDEMPOTENT else f"; {_MAY_HAVE_RECEIVED}"
             return Unreachable(
                 f"the connection to {host} dropped during /{op} on endpoint {endpoint_id} "
                 f"({reason}){may}"

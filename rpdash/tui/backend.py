@@ -143,14 +143,16 @@ class LiveBackend:
         self._traffic_task: asyncio.Task[Any] | None = None
         self.history_problem: str | None = None
 
-    def _open_store(self, path: Any) -> Any:
-        """The history file, or, when it cannot be opened (unwritable directory, corrupt
-        file, ...), a store in memory so the dashboard still runs; ``history_problem``
-        then says what is wrong, and the dashboard shows it."""
+    def _open_store(self, prefix: str = "") -> Any:
+        """The history file (named ``prefix`` + the usual name), or, when it cannot be
+        opened (no data directory, unwritable directory, corrupt file, ...), a store in
+        memory so the dashboard still runs; ``history_problem`` then says what is wrong,
+        and the dashboard shows it."""
         from rpdash.store.history import HistoryStore
 
         try:
-            store = HistoryStore(path)
+            path = self.settings.history_file(demo=self.demo)
+            store = HistoryStore(path.with_name(prefix + path.name))
         except Exception as exc:  # noqa: BLE001 - StoreError, or an OSError from the dirs
             reason = str(exc) if isinstance(exc, RpdashError) else f"{type(exc).__name__}: {exc}"
             self.history_problem = (f"job history is not being saved ({reason}); this "
@@ -176,7 +178,6 @@ class LiveBackend:
     async def start(self, sink: Sink) -> SessionLike:
         from rpdash.api.client import RunPodClient
         from rpdash.services.session import Session
-        from rpdash.store.history import HistoryStore
 
         s = self.settings
         api_key: Any = s.api_key
@@ -215,16 +216,7 @@ class LiveBackend:
                                    max_retries=DASHBOARD_MAX_RETRIES)
         if not self.demo:
             self.client = self._keyed(self.client, base_url, allow_http)
-        try:
-            history_path = s.history_file(demo=self.demo)
-        except Exception as exc:  # noqa: BLE001 - no usable data dir
-            history_path = exc
-        if isinstance(history_path, Exception):
-            self.history_problem = (f"job history is not being saved (no data directory: "
-                                    f"{history_path}); this session keeps it in memory only")
-            self.store = HistoryStore(None)
-        else:
-            self.store = self._open_store(history_path)
+        self.store = self._open_store()
         retention = getattr(s, "retention_seconds", None)
         if retention:
             with contextlib.suppress(Exception):
@@ -280,8 +272,7 @@ class LiveBackend:
         self.base_url = self.local_url
         self.client = LocalWorkerClient(self.local_url)
         self.names.setdefault(LOCAL_ENDPOINT, "local dev worker")
-        path = s.history_file()
-        self.store = self._open_store(path.with_name("local-" + path.name))
+        self.store = self._open_store(prefix="local-")
         self.session = Session(client=self.client, store=self.store, endpoints=[LOCAL_ENDPOINT],
                                sink=sink, health_interval=s.health_interval,
                                status_interval=s.status_interval, readonly=s.readonly,

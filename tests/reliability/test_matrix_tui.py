@@ -23,7 +23,7 @@ from rpdash.tui.widgets.health import HealthTable
 from rpdash.tui.widgets.jobs import JobTable
 from rpdash.tui.widgets.output import OutputViewer, StreamLog
 from rpdash.tui.widgets.submit import SubmitForm
-from tests.tui.conftest import started, text_of, wait_for
+from tests.tui.conftest import started, submit_json, text_of, wait_for
 
 from .conftest import KEY, Relay, check_ids_kept, engine_status, requests_seen, sim_ids, tally
 
@@ -51,28 +51,6 @@ def bar(dash) -> str:
 def no_escapes(text: str) -> None:
     for bad in ("\x1b", "\x07", "\x9b", "\u202e"):
         assert bad not in text, repr(text[:300])
-
-
-async def submit(app, pilot, value: dict | str, *, endpoint: str = "mock", mode: str = "run",
-                 expect_new: bool = True) -> str | None:
-    dash = app.dashboard
-    form = dash.query_one(SubmitForm)
-    form.editor.focus()  # the submit pane (its key is the user's to remap)
-    form.set_endpoint(endpoint)
-    form.set_mode(mode)
-    form.editor.load_text(value if isinstance(value, str) else json.dumps(value))
-    await pilot.pause()
-    before = set(dash.query_one(JobTable).records)
-    await pilot.press("ctrl+s")
-    if not expect_new:
-        await pilot.pause(0.3)
-        await pilot.press("escape")
-        return None
-    new = await wait_for(pilot, lambda: set(dash.query_one(JobTable).records) - before,
-                         what=f"the submitted job in the list ({notes(app)[-300:]!r})")
-    await wait_for(pilot, lambda: not form.busy, what="submit done")
-    await pilot.press("escape")
-    return next(iter(new))
 
 
 def status_of(dash, job_id: str) -> JobStatus:
@@ -119,7 +97,7 @@ async def test_row1_goes_away_while_running_and_comes_back(rsim, tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             dash = await started(app, pilot)
             await wait_ok(pilot, dash)
-            job = await submit(app, pilot, {"mock_delay": 2.5, "mock_return": "survived"})
+            job = await submit_json(app, pilot, {"mock_delay": 2.5, "mock_return": "survived"})
             relay.down()
             tally("faults")
             await wait_for(pilot, lambda: "stale" in row(dash), what="stale marking")
@@ -153,7 +131,7 @@ async def test_row2_stream_with_dropped_answers_shows_every_chunk_once(rsim, tmp
     app = RpdashApp(settings(rsim, tmp_path), strict_errors=True)
     async with app.run_test(size=SIZE) as pilot:
         dash = await started(app, pilot)
-        job = await submit(app, pilot, {"mock_return": items, "mock_delay": 0.03},
+        job = await submit_json(app, pilot, {"mock_return": items, "mock_delay": 0.03},
                            endpoint="mock-stream", mode="stream")
         log = dash.query_one(StreamLog)
         viewer = dash.query_one(OutputViewer)
@@ -241,7 +219,7 @@ async def test_row4_server_errors_and_slow_answers(rsim, tmp_path):
         await wait_ok(pilot, dash)
         # a job submitted through a 503 on /status is tracked to its end
         rsim.set_faults(endpoint="mock", operation="status", error_rate=1.0, burst=2)
-        job = await submit(app, pilot, {"mock_return": "ok"})
+        job = await submit_json(app, pilot, {"mock_return": "ok"})
         await wait_for(pilot, lambda: status_of(dash, job) is JobStatus.COMPLETED, timeout=20)
         check_ids_kept([job], tmp_path / "history.db")
         assert not app.internal_errors
@@ -273,7 +251,7 @@ async def test_row5_bad_bodies_are_named_and_odd_fields_do_not_crash(rsim, tmp_p
         tally("faults")
         # a job whose status becomes something unknown, then null fields, then done
         rsim.set_mutator(None)
-        job = await submit(app, pilot, {"mock_delay": 1.5, "mock_return": "fine"})
+        job = await submit_json(app, pilot, {"mock_delay": 1.5, "mock_return": "fine"})
         rsim.set_mutator(lambda ep, op, p: {**p, "status": "WARMING_UP", "delayTime": "x",
                                             "executionTime": 10**25, "output": None}
                          if op in ("status", "status-sync") and isinstance(p, dict)
@@ -297,7 +275,7 @@ async def test_row6_rejected_key_unknown_endpoint_expired_job(rsim, tmp_path):
         await wait_for(pilot, lambda: "not found" in row(dash, "nosuchendpoint"),
                        what="unknown endpoint")
         assert "endpoint nosuchendpoint not found (404)" in notes(app) + bar(dash)
-        job = await submit(app, pilot, {"mock_return": 1})
+        job = await submit_json(app, pilot, {"mock_return": 1})
         await wait_for(pilot, lambda: status_of(dash, job) is JobStatus.COMPLETED)
         # RunPod forgets it: a watch of it shows it expired, not an error loop
         rsim.call(lambda: rsim.engine.set_job_ttl(rsim.engine.find_job("mock", job), 0))
@@ -352,14 +330,14 @@ async def test_row7_big_output_many_chunks_every_plane(rsim, tmp_path):
             assert h.get(job).output == big
         tally("faults")
         n = 100_000
-        job2 = await submit(app, pilot, {"mock_return": "ab" * (n // 2)},
+        job2 = await submit_json(app, pilot, {"mock_return": "ab" * (n // 2)},
                             endpoint="mock-stream", mode="stream")
         await wait_for(pilot, lambda: status_of(dash, job2) is JobStatus.COMPLETED, timeout=60,
                        what="100k-chunk stream done")
         with HistoryStore(tmp_path / "history.db") as h:
             await wait_for(pilot, lambda: h.get(job2).chunk_count == n, what="all stored")
         tally("faults")
-        job3 = await submit(app, pilot, {"mock_return": plane_text})
+        job3 = await submit_json(app, pilot, {"mock_return": plane_text})
         await wait_for(pilot, lambda: status_of(dash, job3) is JobStatus.COMPLETED)
         assert dash.query_one(JobTable).records[job3].output == plane_text
         tally("faults")
@@ -383,7 +361,7 @@ async def test_row8_escapes_in_output_error_and_ids_render_inert(rsim, tmp_path)
     app = RpdashApp(settings(rsim, tmp_path), strict_errors=True)
     async with app.run_test(size=SIZE) as pilot:
         dash = await started(app, pilot)
-        job = await submit(app, pilot, {"mock_return": {"text": EVIL, EVIL: 1}})
+        job = await submit_json(app, pilot, {"mock_return": {"text": EVIL, EVIL: 1}})
         await wait_for(pilot, lambda: status_of(dash, job) is JobStatus.COMPLETED)
         viewer = dash.query_one(OutputViewer)
         await wait_for(pilot, lambda: viewer.job and viewer.job.job_id == job)
@@ -391,7 +369,7 @@ async def test_row8_escapes_in_output_error_and_ids_render_inert(rsim, tmp_path)
         await wait_for(pilot, lambda: "pwned" in text_of(body), what="output shown")
         no_escapes(text_of(body))
         # an error and an id carrying escapes, as the API might send them
-        job2 = await submit(app, pilot, {"mock_delay": 0.5})
+        job2 = await submit_json(app, pilot, {"mock_delay": 0.5})
         rsim.set_mutator(lambda ep, op, p: {**p, "status": "FAILED", "error": "bad " + EVIL,
                                             "workerId": EVIL}
                          if op in ("status", "status-sync") and isinstance(p, dict) else None)
@@ -425,12 +403,12 @@ async def test_row9_bad_input_is_refused_before_any_request(rsim, tmp_path):
         dash = await started(app, pilot)
         form = dash.query_one(SubmitForm)
         for bad_json in ('{"a": 1,}', "[1]", "", "{'a': 1}", '{"a": NaN}'):
-            await submit(app, pilot, bad_json, expect_new=False)
+            await submit_json(app, pilot, bad_json, expect_new=False)
             tally("bad_inputs")
         assert sim_ids(rsim, "mock") == []
         assert "Not submitted" in notes(app)
         # over the documented size limit
-        await submit(app, pilot, json.dumps({"b": "x" * 10_000_100}), expect_new=False)
+        await submit_json(app, pilot, json.dumps({"b": "x" * 10_000_100}), expect_new=False)
         tally("bad_inputs")
         assert sim_ids(rsim, "mock") == []
         assert "10 MB" in notes(app) + text_of(dash.query_one("#sf-msg"))
@@ -479,7 +457,7 @@ async def test_row10_full_disk_is_said_and_the_dashboard_keeps_working(rsim, tmp
     app = RpdashApp(settings(rsim, tmp_path), strict_errors=True)
     async with app.run_test(size=SIZE) as pilot:
         dash = await started(app, pilot)
-        job = await submit(app, pilot, {"mock_return": "still works", "pad": "p" * 50_000})
+        job = await submit_json(app, pilot, {"mock_return": "still works", "pad": "p" * 50_000})
         await wait_for(pilot, lambda: "cannot write job history" in bar(dash) + notes(app),
                        what="the history problem said")
         assert "disk is full" in bar(dash) + notes(app)
@@ -512,7 +490,7 @@ async def test_row10_dashboard_and_cli_share_one_history(rsim, tmp_path):
         dash = await started(app, pilot)
         ids = []
         for i in range(3):
-            ids.append(await submit(app, pilot, {"mock_return": i}))
+            ids.append(await submit_json(app, pilot, {"mock_return": i}))
             code, out, err = await cli_process(rsim, tmp_path, "run", "--endpoint", "mock",
                                                "--input", json.dumps({"mock_return": i}))
             assert code == 0 and err == "", err

@@ -3,6 +3,7 @@ a history file in tmp_path, and helpers that wait on conditions (never fixed sle
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -70,3 +71,32 @@ def text_of(widget: Any) -> str:
     return "\n".join(
         "".join(seg.text for seg in widget.render_line(y)) for y in range(widget.size.height)
     )
+
+
+async def submit_json(app: Any, pilot: Any, value: Any, *, endpoint: str = "mock",
+                      mode: str = "run", expect_new: bool = True) -> str | None:
+    """Fill the submit form (the editor's text set directly; typing is tested separately)
+    and press ctrl+s. Returns the new job's id, or None when ``expect_new`` is False (bad
+    input: nothing may be submitted)."""
+    from rpdash.tui.widgets.jobs import JobTable
+    from rpdash.tui.widgets.submit import SubmitForm
+
+    dash = app.dashboard
+    form = dash.query_one(SubmitForm)
+    form.editor.focus()  # the submit pane, not through its key (a keymap may move it)
+    form.set_endpoint(endpoint)
+    form.set_mode(mode)
+    form.editor.load_text(value if isinstance(value, str) else json.dumps(value))
+    await pilot.pause()
+    before = set(dash.query_one(JobTable).records)
+    await pilot.press("ctrl+s")
+    if not expect_new:
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        return None
+    notes = lambda: " | ".join(str(n.message) for n in app._notifications)[-300:]  # noqa: E731
+    new = await wait_for(pilot, lambda: set(dash.query_one(JobTable).records) - before,
+                         what=f"the submitted job in the list (notifications: {notes()!r})")
+    await wait_for(pilot, lambda: not form.busy, what="submit done")
+    await pilot.press("escape")  # leave the form, as a user would
+    return next(iter(new))

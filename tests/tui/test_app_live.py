@@ -17,7 +17,7 @@ from rpdash.tui.widgets.jobs import JobTable
 from rpdash.tui.widgets.output import OutputViewer, StreamLog
 from rpdash.tui.widgets.submit import SubmitForm
 
-from .conftest import started, text_of, wait_for
+from .conftest import started, submit_json, text_of, wait_for
 
 SIZE = (160, 48)
 
@@ -46,25 +46,6 @@ async def type_input(app: RpdashApp, pilot, text: str) -> None:
             " ": "space", "{": "left_curly_bracket", "}": "right_curly_bracket",
             '"': "quotation_mark", ":": "colon", ",": "comma", "[": "left_square_bracket",
             "]": "right_square_bracket"}[ch])
-
-
-async def submit_json(app: RpdashApp, pilot, value: dict, *, endpoint: str = "mock",
-                      mode: str = "run") -> str:
-    """Fill the form (editor text set directly; typing is tested separately) and ctrl+s."""
-    dash = app.dashboard
-    await pilot.press("alt+4")
-    form = dash.query_one(SubmitForm)
-    form.set_endpoint(endpoint)
-    form.set_mode(mode)
-    form.editor.load_text(json.dumps(value))
-    await pilot.pause()
-    before = set(dash.query_one(JobTable).records)
-    await pilot.press("ctrl+s")
-    new = await wait_for(pilot, lambda: set(dash.query_one(JobTable).records) - before,
-                         what="the submitted job in the list")
-    await wait_for(pilot, lambda: not dash.query_one(SubmitForm).busy, what="submit done")
-    await pilot.press("escape")  # leave the form, as a user would
-    return next(iter(new))
 
 
 async def test_submit_appears_and_completes_with_output(tui_sim, settings_for):

@@ -396,6 +396,7 @@ async def test_last_answer_reads_just_now_until_an_answer_is_late():
         dash.tick()
         await pilot.pause()
         assert str(table.get_row("llama-chat")[-1]) == "8 s ago"  # late: it counts
+        assert "8 s ago" in text_of(table)  # and the screen shows it (only that cell redrawn)
         session.sink(HealthEvent("llama-chat", ConnState.OK, session.health["llama-chat"].health,
                                  last_ok_at=app.clock.time()))
         await wait_for(pilot, lambda: str(table.get_row("llama-chat")[-1]) == "just now")

@@ -5,7 +5,6 @@ list, workers, logs) instead of failing on it."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +19,8 @@ from rpdash.tui.widgets.bars import TopBar
 from rpdash.tui.widgets.health import HealthTable
 from rpdash.tui.widgets.jobs import JobTable
 from rpdash.tui.widgets.output import OutputViewer
-from rpdash.tui.widgets.submit import SubmitForm
 
-from .conftest import started, text_of, wait_for
+from .conftest import started, submit_json, text_of, wait_for
 
 pytest.importorskip("runpod")
 
@@ -38,22 +36,6 @@ def dev_server() -> Iterator[str]:
 
 def notes(app) -> list[str]:
     return [str(n.message) for n in app._notifications]
-
-
-async def submit(app, pilot, value: dict, mode: str = "run") -> str:
-    dash = app.dashboard
-    await pilot.press("alt+4")
-    form = dash.query_one(SubmitForm)
-    form.set_mode(mode)
-    form.editor.load_text(json.dumps(value))
-    await pilot.pause()
-    before = set(dash.query_one(JobTable).records)
-    await pilot.press("ctrl+s")
-    new = await wait_for(pilot, lambda: set(dash.query_one(JobTable).records) - before,
-                         what="the submitted job")
-    await wait_for(pilot, lambda: not form.busy, what="submit done")
-    await pilot.press("escape")
-    return next(iter(new))
 
 
 async def test_local_worker_mode_against_the_real_dev_server(dev_server, tmp_path: Path):
@@ -80,7 +62,7 @@ async def test_local_worker_mode_against_the_real_dev_server(dev_server, tmp_pat
         assert app.session.pollers == {}  # no /health requests at all
 
         # a /run job runs when its status is read: the tracker reads it, it completes
-        job_id = await submit(app, pilot, {"mock_return": {"answer": 42}})
+        job_id = await submit_json(app, pilot, {"mock_return": {"answer": 42}}, endpoint="local")
         jobs = dash.query_one(JobTable)
         await wait_for(pilot, lambda: jobs.records[job_id].status is JobStatus.COMPLETED,
                        what="COMPLETED", timeout=20)
@@ -88,11 +70,11 @@ async def test_local_worker_mode_against_the_real_dev_server(dev_server, tmp_pat
         await wait_for(pilot, lambda: dash.query_one(OutputViewer).job is not None
                        and dash.query_one(OutputViewer).job.job_id == job_id, what="shown")
         # runsync, and a failing handler
-        sync_id = await submit(app, pilot, {"hello": "there"}, mode="runsync")
+        sync_id = await submit_json(app, pilot, {"hello": "there"}, mode="runsync", endpoint="local")
         await wait_for(pilot, lambda: jobs.records[sync_id].status is JobStatus.COMPLETED,
                        what="runsync COMPLETED")
         assert jobs.records[sync_id].output == {"echo": {"hello": "there"}}
-        bad_id = await submit(app, pilot, {"mock_error": True})
+        bad_id = await submit_json(app, pilot, {"mock_error": True}, endpoint="local")
         await wait_for(pilot, lambda: jobs.records[bad_id].status is JobStatus.FAILED,
                        what="FAILED", timeout=20)
         assert "Mock error" in (jobs.records[bad_id].error or "")

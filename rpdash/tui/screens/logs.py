@@ -72,8 +72,6 @@ class LogsScreen(ModalScreen[None]):
         self.lines: deque[LogLine] = deque(maxlen=KEEP)
         self._pending: list[LogLine] = []
         self._flush_timer: Any = None
-        self.following = True
-        self.new_lines = 0
         self.level: str | None = None
         self.grep = ""
         self.state = "connecting"
@@ -88,6 +86,10 @@ class LogsScreen(ModalScreen[None]):
                         compact=True)
             yield StreamLog(max_lines=MAX_LINES, id="logs-log")
         yield Footer(compact=True)
+
+    @property
+    def following(self) -> bool:
+        return self.log_widget.following
 
     @property
     def log_widget(self) -> StreamLog:
@@ -154,14 +156,9 @@ class LogsScreen(ModalScreen[None]):
         self._render_head()
 
     def _write(self, out: list[str]) -> None:
-        log = self.log_widget
         self.writes += 1
         self.shown += len(out)
-        if self.following:
-            log.write_lines(out, scroll_end=True)
-        else:
-            self.new_lines += len(out)
-            log.write_lines(out, scroll_end=False)
+        self.log_widget.add_lines(out)
 
     def _rewrite(self) -> None:
         """The filter changed: show the kept lines again through it (one write)."""
@@ -187,12 +184,7 @@ class LogsScreen(ModalScreen[None]):
                  "error": "✗ " + inert(self.error or "", one_line=True)}[self.state]
         t.append(f"  {label}", style=style)
         t.append("\n")
-        if self.following:
-            t.append("follow on", style="green")
-        else:
-            t.append("follow off", style="yellow")
-            if self.new_lines:
-                t.append(f" · {self.new_lines} new lines", style="bold yellow")
+        self.log_widget.follow_label(t)
         t.append(f"  level {self.level or 'all'}")
         if self.grep:
             t.append(f"  filter: {inert(self.grep, one_line=True)}", style="yellow")
@@ -205,12 +197,7 @@ class LogsScreen(ModalScreen[None]):
         self.dismiss(None)
 
     def action_toggle_follow(self) -> None:
-        self.following = not self.following
-        log = self.log_widget
-        log.auto_scroll = self.following
-        if self.following:
-            self.new_lines = 0
-            log.scroll_end(animate=False)
+        self.log_widget.toggle_follow()
         self._render_head()
 
     def action_level(self) -> None:

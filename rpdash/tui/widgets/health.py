@@ -17,12 +17,13 @@ from rich.text import Text
 from textual.binding import BindingType
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey
 
 from rpdash.core.models import Health
 from rpdash.services.events import ConnState, HealthEvent
 from rpdash.tui.actions import ReadonlyAware, bindings_for
 from rpdash.tui.format import clip, fmt_ago, inert, sparkline
+from rpdash.tui.widgets.cells import InPlaceCells
 
 #: samples kept per endpoint for the sparklines (at the 5 s default: 10 minutes)
 HISTORY = 120
@@ -121,7 +122,7 @@ def state_text(ev: HealthEvent | None, remaining: float | None, *, compact: bool
     return Text(inert(str(st), one_line=True))
 
 
-class HealthTable(ReadonlyAware, DataTable[Any]):
+class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
     """One row per watched endpoint."""
 
     BINDINGS: list[BindingType] = bindings_for("health")  # type: ignore[assignment]
@@ -291,45 +292,16 @@ class HealthTable(ReadonlyAware, DataTable[Any]):
         if age_waits and all(k == "age" or shown.get(k) == _plain(cells[k])
                              for k, _, _ in self._profile):
             return
-        row = self._data.get(endpoint_id)  # type: ignore[call-overload]
-        changed: list[ColumnKey] = []
-        for k, _, _ in self._profile:
+        for j, (k, _, _) in enumerate(self._profile):
             plain = _plain(cells[k])
             if shown.get(k) != plain:
-                key = ColumnKey(k)
-                if row is not None and key in row:
-                    row[key] = cells[k]  # what update_cell does, minus the full repaint
-                    changed.append(key)
-                else:
+                if not self.write_cell(endpoint_id, ColumnKey(k), j, cells[k]):
                     try:
                         self.update_cell(endpoint_id, k, cells[k])
                     except CellDoesNotExist:
                         continue
                 shown[k] = plain
-        if changed:
-            self._repaint_cells(endpoint_id, changed)
-
-    def _repaint_cells(self, endpoint_id: str, columns: list[ColumnKey]) -> None:
-        """Repaint one row. ``update_cell`` bumps a table-wide counter that every render
-        cache is keyed on, so the "N s ago" cell changing each second re-rendered every
-        cell of the table, and the stale generations filled the caches (at idle: 2 % of a
-        core and a growing RSS; bench/idle_bench.py). Here only the changed cells' cached
-        renders are dropped and only this row's lines are refreshed."""
-        rk = RowKey(endpoint_id)
-        cells = self._cell_render_cache
-        for key in [k for k in cells.keys() if k[0] == rk and k[1] in columns]:
-            cells.discard(key)
-        rows = self._row_render_cache
-        for key in [k for k in rows.keys() if k[0] == rk]:
-            rows.discard(key)
-        self._line_cache.clear()  # assembled from the row cache: cheap to rebuild
-        try:
-            index = self.get_row_index(endpoint_id)
-        except RowDoesNotExist:
-            self.refresh()
-            return
-        self._row_renderable_cache.discard((self._update_count, index))
-        self.refresh_row(index)
+        self.flush_cells()  # only the changed cells' renders go; the row is repainted
 
     # ------------------------------------------------------------------ actions
     def _act(self, action: str) -> None:

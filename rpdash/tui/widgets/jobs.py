@@ -20,17 +20,22 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import BindingType
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
-from textual.geometry import Size
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
+from textual.widgets.data_table import (
+    CellDoesNotExist,
+    ColumnKey,
+    RowDoesNotExist,
+    RowKey,
+)
 
 from rpdash.core.records import JobRecord
 from rpdash.tui.actions import ReadonlyAware, bindings_for
 from rpdash.tui.format import (
     STATUS_ORDER,
-    error_summary,
     clip,
+    error_summary,
     fmt_age,
     fmt_ms,
     inert,
@@ -38,6 +43,7 @@ from rpdash.tui.format import (
     short_id,
     status_text,
 )
+from rpdash.tui.widgets.cells import InPlaceCells
 
 # Most useful first: on a narrow terminal the table scrolls sideways past the rest.
 COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -52,8 +58,6 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("progress", "latest update", 30),
 )
 PROGRESS_MIN = 16
-#: up to this many cells written in one batch are repainted row by row (see _flush_writes)
-FEW_CELLS = 64
 _COLS = tuple(c[0] for c in COLUMNS)
 #: which columns show: all of them when there is room, else the essentials (the rest is
 #: in the output pane's header and in ``y``)
@@ -70,7 +74,7 @@ class IdCell(Text):
         self.job_id = job_id
 
 
-class JobTable(ReadonlyAware, DataTable[Any]):
+class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
     """Jobs of the session, newest first (or by status), filtered and marked."""
 
     BINDINGS: list[BindingType] = bindings_for("jobs")  # type: ignore[assignment]
@@ -121,11 +125,6 @@ class JobTable(ReadonlyAware, DataTable[Any]):
         self.sort_key: str = "age"
         self.cells_written = 0  # for tests and the bench: how many update_cell calls
         self._last_highlight: str | None = None
-        self._dirty_cells = False
-        #: job id -> bit mask of the shown columns written since the last flush (ints, not
-        #: tuples: a burst of 10,000 changes allocates next to nothing for it)
-        self._dirty: dict[str, int] = {}
-        self._dirty_n = 0
         self._colkeys: list[ColumnKey] = []
         self._cols: tuple[int, ...] = ()
 
@@ -264,31 +263,22 @@ class JobTable(ReadonlyAware, DataTable[Any]):
     def _refresh_row(self, rec: JobRecord, row: tuple[Any, ...] | None = None) -> bool:
         """Rewrite the cells of one shown row that changed. Returns True if any did.
 
-        The cells are written straight into the table's row (what ``update_cell`` does,
-        minus its repaint per call); the table repaints once per batch in
-        :meth:`_flush_writes`. Every column has a fixed width, so nothing is re-measured.
-        This is what keeps 10,000 status changes well under 100 ms.
+        Only the changed cells are written, in place (:class:`InPlaceCells`); the table
+        repaints them once per batch, in ``flush_cells``.
         """
         job_id = rec.job_id
         old = self._shown.get(job_id)
         new = row if row is not None else self._row(rec)
         if old == new:
             return False
-        data = getattr(self, "_data", None)
-        cells = data.get(job_id) if isinstance(data, dict) else None
         keys = self._colkeys
         for j, i in enumerate(self._cols):
             if old is None or old[i] != new[i]:
                 col = _COLS[i]
                 value = self._cell(col, new[i], rec)
                 self.cells_written += 1
-                if cells is not None and keys[j] in cells:
-                    cells[keys[j]] = value
-                    self._dirty_cells = True
-                    self._dirty[job_id] = self._dirty.get(job_id, 0) | (1 << j)
-                    self._dirty_n += 1
-                else:  # the public path (never taken with textual 8.2)
-                    self.update_cell(job_id, col, value)
+                if not self.write_cell(job_id, keys[j], j, value):
+                    self.update_cell(job_id, col, value)  # never taken with textual 8.2
         self._shown[job_id] = new
         return True
 
@@ -334,47 +324,6 @@ class JobTable(ReadonlyAware, DataTable[Any]):
             self._offsets = (key, [(row.key, 0) for row in self.ordered_rows])
         return self._offsets[1]
 
-    def _flush_writes(self) -> None:
-        if not self._dirty_cells:
-            return
-        self._dirty_cells = False
-        written, self._dirty = self._dirty, {}
-        count, self._dirty_n = self._dirty_n, 0
-        self._drop_renders(written)
-        if count <= FEW_CELLS:  # repaint only their rows
-            for job_id in written:
-                try:
-                    index = self.get_row_index(job_id)
-                except RowDoesNotExist:
-                    continue
-                self._row_renderable_cache.discard((self._update_count, index))
-                self.refresh_row(index)
-        else:  # a burst: one repaint of what is on screen
-            self._row_renderable_cache.clear()
-            self.refresh()
-
-    def _drop_renders(self, written: dict[str, int]) -> None:
-        """Forget the renders of the cells just written (``written``: job id -> bit mask
-        of column positions), and nothing else. DataTable keys every render cache on a
-        counter (``_update_count``); bumping it would re-render every cell on screen,
-        unchanged ones too, and fill the caches with stale generations: with a few hundred
-        jobs listed that was 5 % of a core and a growing RSS at idle
-        (bench/idle_bench.py), and after a burst of 10,000 changes it re-rendered all ~400
-        visible cells where 2-3 columns had changed (bench/joblist_bench.py)."""
-        position = {key: j for j, key in enumerate(self._colkeys)}
-        cell_cache = self._cell_render_cache
-        stale = []
-        for k in cell_cache.keys():
-            mask = written.get(k[0])  # type: ignore[call-overload]  # RowKey == its str
-            if mask and (mask >> position.get(k[1], 63)) & 1:
-                stale.append(k)
-        for k in stale:
-            cell_cache.discard(k)
-        row_cache = self._row_render_cache
-        for k in [k for k in row_cache.keys() if k[0] in written]:
-            row_cache.discard(k)
-        self._line_cache.clear()  # assembled from the row cache: cheap to rebuild
-
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """DataTable measures every cell of every new row to size auto-width columns;
         all of this table's columns have a fixed width, so only the virtual size needs
@@ -414,7 +363,7 @@ class JobTable(ReadonlyAware, DataTable[Any]):
             self._refresh_row(rec)
         for job_id in removed:
             self._remove(job_id)
-        self._flush_writes()
+        self.flush_cells()
         if added or time_moved or (status_moved and self.sort_key == "status"):
             self._resort()
 
@@ -477,7 +426,7 @@ class JobTable(ReadonlyAware, DataTable[Any]):
             rec = self.records.get(job_id)
             if rec is not None:
                 self._refresh_row(rec)
-        self._flush_writes()
+        self.flush_cells()
 
     def set_names(self, names: Mapping[str, str]) -> None:
         self.names = dict(names)
@@ -531,7 +480,7 @@ class JobTable(ReadonlyAware, DataTable[Any]):
         rec = self.records.get(job_id)
         if rec is not None:
             self._refresh_row(rec)
-            self._flush_writes()
+            self.flush_cells()
         if self.cursor_row < self.row_count - 1:
             self.move_cursor(row=self.cursor_row + 1)
         self.post_message(self.ViewChanged())
@@ -542,7 +491,7 @@ class JobTable(ReadonlyAware, DataTable[Any]):
             rec = self.records.get(job_id)
             if rec is not None and job_id in self._shown:
                 self._refresh_row(rec)
-        self._flush_writes()
+        self.flush_cells()
         self.post_message(self.ViewChanged())
 
     def action_clear(self) -> None:

@@ -103,11 +103,46 @@ def shown_error(rec: JobRecord) -> str | None:
 
 
 class StreamLog(Log):
-    """A Log whose lines are made inert before they are drawn."""
+    """A Log whose lines are made inert before they are drawn, written in batches, that
+    can stop following: while off it keeps its place and counts the lines that arrive.
+    (The output viewer's stream and the logs screen.)"""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.following = True
+        self.new_lines = 0  # lines that arrived while follow was off
 
     @classmethod
     def _process_line(cls, line: str) -> str:
         return inert(line.expandtabs())
+
+    def add_text(self, text: str) -> None:
+        """One write of many lines (``text`` as it came)."""
+        if not self.following:
+            self.new_lines += text.count("\n")
+        self.write(text, scroll_end=self.following)
+
+    def add_lines(self, lines: list[str]) -> None:
+        """One write of whole lines."""
+        if not self.following:
+            self.new_lines += len(lines)
+        self.write_lines(lines, scroll_end=self.following)
+
+    def toggle_follow(self) -> None:
+        self.following = not self.following
+        self.auto_scroll = self.following
+        if self.following:
+            self.new_lines = 0
+            self.scroll_end(animate=False)
+
+    def follow_label(self, into: Text) -> None:
+        """``follow on`` / ``follow off · N new lines``, appended to a header line."""
+        if self.following:
+            into.append("follow on", style="green")
+        else:
+            into.append("follow off", style="yellow")
+            if self.new_lines:
+                into.append(f" · {self.new_lines} new lines", style="bold yellow")
 
 
 def render_value(value: Any) -> RenderableType:
@@ -174,10 +209,8 @@ class OutputViewer(Vertical, can_focus=False):
         super().__init__(id=id)
         self._wall = wall
         self.job: JobRecord | None = None
-        self.following = True
         self.wrap = True
         self._col = 0  # length of the last line written (for wrapping)
-        self.new_lines = 0  # lines that arrived while follow was off
         self.next_seq = 0  # index of the next chunk expected for this job
         self.chunks_shown = 0
         self._pending: list[str] = []
@@ -197,12 +230,20 @@ class OutputViewer(Vertical, can_focus=False):
     def log_widget(self) -> StreamLog:
         return self.query_one("#out-stream", StreamLog)
 
+    @property
+    def following(self) -> bool:
+        return self.log_widget.following
+
+    @property
+    def new_lines(self) -> int:
+        return self.log_widget.new_lines
+
     # ------------------------------------------------------------------ job selection
     def show_job(self, rec: JobRecord | None, chunks: list[Any] | None = None) -> None:
         """Show ``rec`` (with the chunks stored so far), replacing whatever was shown."""
         self.job = rec
         self._pending.clear()
-        self.new_lines = 0
+        self.log_widget.new_lines = 0
         self.stream_done = False
         self.stream_note = None
         self._shown_final = object()
@@ -277,11 +318,7 @@ class OutputViewer(Vertical, can_focus=False):
         log = self.log_widget
         if not log.display:
             self._set_log_display(True)
-        if self.following:
-            log.write(text, scroll_end=True)
-        else:
-            self.new_lines += text.count("\n")
-            log.write(text, scroll_end=False)
+        log.add_text(text)
         self._render_head()
 
     def _set_log_display(self, shown: bool) -> None:
@@ -304,12 +341,7 @@ class OutputViewer(Vertical, can_focus=False):
         t.append(inert(rec.job_id, one_line=True), style="bold")
         t.append("\n")
         if self.log_widget.display:  # following only means something for a stream
-            if self.following:
-                t.append("follow on", style="green")
-            else:
-                t.append("follow off", style="yellow")
-                if self.new_lines:
-                    t.append(f" · {self.new_lines} new lines", style="bold yellow")
+            self.log_widget.follow_label(t)
             t.append("  ")
         t.append(rec.mode, style="dim")
         t.append(f"  delay {fmt_ms(rec.delay_ms)}  exec {fmt_ms(rec.execution_ms)}")
@@ -367,12 +399,7 @@ class OutputViewer(Vertical, can_focus=False):
 
     # ------------------------------------------------------------------ actions
     def action_toggle_follow(self) -> None:
-        self.following = not self.following
-        log = self.log_widget
-        log.auto_scroll = self.following
-        if self.following:
-            self.new_lines = 0
-            log.scroll_end(animate=False)
+        self.log_widget.toggle_follow()
         self._render_head()
 
     def action_toggle_wrap(self) -> None:
