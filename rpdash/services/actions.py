@@ -35,7 +35,7 @@ from rpdash.core.clock import Clock, RealClock
 from rpdash.core.errors import InvalidInput, RpdashError, Timeout
 from rpdash.core.models import Job, JobStatus, Policy, PurgeResult
 from rpdash.core.records import JobRecord
-from rpdash.services.tracker import JobBook, JobTracker
+from rpdash.services.tracking import JobBook, JobTracker
 from rpdash.services.validation import (
     build_request,
     check_endpoint_id,

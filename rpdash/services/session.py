@@ -6,7 +6,7 @@ session which jobs are on screen (``set_visible``), which one is selected (``sel
 ``follow``), and pauses everything with ``pause``. Inside:
 
 - one ``HealthPoller`` per watched endpoint (``health_interval``);
-- one ``JobTracker`` for every live job (``status_interval``, see tracker.py), which shares
+- one ``JobTracker`` for every live job (``status_interval``, see services/tracking), which shares
   the health samples it takes while busy with the pollers (nothing is fetched twice);
 - one ``StreamFollower`` per live stream-mode job (the only reader of its ``/stream``);
 - one ``JobBook``: the records in ``jobs``, their history writes and their events.
@@ -34,7 +34,7 @@ from rpdash.services.actions import Actions
 from rpdash.services.events import Event, HealthEvent, ProblemEvent, Sink
 from rpdash.services.health import HealthPoller, safe_emit
 from rpdash.services.streams import StreamFollower
-from rpdash.services.tracker import JobBook, JobTracker, TrackerStats
+from rpdash.services.tracking import JobBook, JobTracker, TrackerStats
 from rpdash.services.validation import check_endpoint_id, check_job_id
 
 log = logging.getLogger("rpdash.services.session")

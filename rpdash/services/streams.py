@@ -37,7 +37,7 @@ from rpdash.core.models import Job, JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.services.events import Sink, StreamEvent
 from rpdash.services.health import safe_emit
-from rpdash.services.tracker import EXPIRED_MESSAGE, JobBook
+from rpdash.services.tracking import EXPIRED_MESSAGE, JobBook
 
 log = logging.getLogger("rpdash.services.streams")
 

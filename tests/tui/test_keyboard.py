@@ -486,7 +486,7 @@ async def test_alt_digit_as_terminals_send_it_moves_between_panes():
 
 
 async def test_expired_job_is_finished_not_waiting(monkeypatch):
-    from rpdash.services.tracker import EXPIRED_MESSAGE
+    from rpdash.services.tracking import EXPIRED_MESSAGE
     from rpdash.tui.screens import dashboard
 
     monkeypatch.setattr(dashboard, "EXPIRED_TOAST_WINDOW", 0.2)
@@ -513,7 +513,7 @@ async def test_expired_job_is_finished_not_waiting(monkeypatch):
 
 
 async def test_finished_jobs_toasts_are_coalesced(monkeypatch):
-    from rpdash.services.tracker import EXPIRED_MESSAGE
+    from rpdash.services.tracking import EXPIRED_MESSAGE
     from rpdash.tui.screens import dashboard
 
     monkeypatch.setattr(dashboard, "EXPIRED_TOAST_WINDOW", 0.3)
@@ -622,7 +622,7 @@ async def test_wrapped_stream_needs_no_horizontal_scrollbar():
 
 
 async def test_watched_id_that_404s_is_not_found_not_expired():
-    from rpdash.services.tracker import EXPIRED_MESSAGE
+    from rpdash.services.tracking import EXPIRED_MESSAGE
 
     # :watch with a mistyped id: never seen with any status, then 404
     typo = JobRecord("abc-123", "mock", JobStatus.UNKNOWN, submitted_at=WALL - 5,

@@ -260,7 +260,7 @@ async def test_result_expiry_countdown_fetch_and_expired_mark(tui_sim, settings_
                         finished_at=now - 100, updated_at=now - 100)
         session.book.add(rec)
         # and one whose result RunPod dropped before rpdash read it (the tracker's 404)
-        from rpdash.services.tracker import EXPIRED_MESSAGE
+        from rpdash.services.tracking import EXPIRED_MESSAGE
 
         gone = JobRecord("gone-0000-0000-0000-000000000000-u1", "mock", JobStatus.IN_PROGRESS,
                          submitted_at=now - 4000, expired=True, error=EXPIRED_MESSAGE,

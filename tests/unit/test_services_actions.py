@@ -12,7 +12,7 @@ from rpdash.core.errors import BadRequest, InvalidInput
 from rpdash.core.models import JobStatus, Policy
 from rpdash.core.records import JobRecord
 from rpdash.services.actions import Actions, ReadOnly
-from rpdash.services.tracker import JobBook, JobTracker
+from rpdash.services.tracking import JobBook, JobTracker
 from rpdash.services.validation import build_request, parse_input
 from rpdash.store.history import HistoryStore
 from tests.unit.test_services_fakes import FakeAPI, Recorder, settle

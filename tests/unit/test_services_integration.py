@@ -15,7 +15,7 @@ from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.services.events import ConnState, JobFinished, StreamEvent
 from rpdash.services.session import Session
-from rpdash.services.tracker import PURGED_MESSAGE
+from rpdash.services.tracking import PURGED_MESSAGE
 from rpdash.sim.server import SimServer
 from rpdash.store.history import HistoryStore
 from tests.unit.test_services_fakes import Recorder

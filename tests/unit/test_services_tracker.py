@@ -15,7 +15,7 @@ from rpdash.core.errors import RateLimited, ServerError
 from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.services.events import JobFinished, JobsEvent, ProblemEvent
-from rpdash.services.tracker import EXPIRED_MESSAGE, JobTracker
+from rpdash.services.tracking import EXPIRED_MESSAGE, JobTracker
 from rpdash.store.history import HistoryStore, StoreError
 from tests.unit.test_services_fakes import FakeAPI, Recorder, settle
 

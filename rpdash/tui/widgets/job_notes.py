@@ -33,7 +33,7 @@ _MARK = {"error": ("✗ ", "bold red"), "warn": ("! ", "yellow"), "info": ("· "
 
 
 def _tracker_messages() -> tuple[str, str]:
-    from rpdash.services.tracker import EXPIRED_MESSAGE, PURGED_MESSAGE
+    from rpdash.services.tracking import EXPIRED_MESSAGE, PURGED_MESSAGE
 
     return EXPIRED_MESSAGE, PURGED_MESSAGE
 

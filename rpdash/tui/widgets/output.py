@@ -95,7 +95,7 @@ def shown_error(rec: JobRecord) -> str | None:
     """The error to show for a job. A job rpdash never saw any status of (watched by id)
     that 404s is "not found", which may well be a typo: calling it "expired" misleads."""
     if rec.expired and rec.status is JobStatus.UNKNOWN and rec.error:
-        from rpdash.services.tracker import EXPIRED_MESSAGE
+        from rpdash.services.tracking import EXPIRED_MESSAGE
 
         if rec.error == EXPIRED_MESSAGE:
             return NOT_FOUND_MESSAGE
