@@ -67,13 +67,13 @@ import hmac
 import json
 import zlib
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 from rpdash.sim.engine import SIM_IMAGE, Engine, SimEndpoint, SimError
+from rpdash.sim.http import Gate, _dumps, _until_disconnect
+from rpdash.sim.http import _send as _send_raw
 
-if TYPE_CHECKING:
-    from rpdash.sim.server import SimApp
 
 TAIL_DEFAULT = 100
 TAIL_MAX = 5000
@@ -105,6 +105,11 @@ _PROBLEM = (b"content-type", b"application/problem+json")
 _JSON = (b"content-type", b"application/json")
 
 
+async def _send(send: Any, status: int, body: bytes, ctype: tuple[bytes, bytes] = _JSON,
+                headers: list[tuple[bytes, bytes]] | None = None) -> None:  # fmt: skip
+    await _send_raw(send, status, body, headers, ctype[1])
+
+
 def rfc3339(ts: float) -> str:
     """Epoch seconds as RFC 3339 UTC with milliseconds (``2026-08-01T12:00:00.123Z``)."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -129,19 +134,6 @@ class _Problem(Exception):
         self.title = title
         self.detail = detail
         self.headers = headers or []
-
-
-async def _send(send: Any, status: int, body: bytes, ctype: tuple[bytes, bytes] = _JSON,
-                headers: list[tuple[bytes, bytes]] | None = None) -> None:  # fmt: skip
-    h = [ctype, (b"content-length", str(len(body)).encode())]
-    if headers:
-        h.extend(headers)
-    await send({"type": "http.response.start", "status": status, "headers": h})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 class ControlPlane:
@@ -269,7 +261,7 @@ class ControlPlane:
 
     # ------------------------------------------------------------------ HTTP
 
-    async def handle_rest(self, app: SimApp, scope: dict[str, Any], receive: Any, send: Any,
+    async def handle_rest(self, app: Gate, scope: dict[str, Any], receive: Any, send: Any,
                           path: str) -> None:  # fmt: skip
         """``/v2/serverless[/...]``."""
         parts = [p for p in path[len("/v2/serverless"):].split("/") if p]
@@ -422,7 +414,7 @@ class ControlPlane:
                 disc.cancel()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def handle_graphql(self, app: SimApp, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def handle_graphql(self, app: Gate, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not self.graphql_enabled:
             await _send(send, 404, _dumps({"error": "no route for /graphql"}))
             return
@@ -500,9 +492,3 @@ class ControlPlane:
             "log_streams_opened": self.log_streams_opened,
         }
 
-
-async def _until_disconnect(receive: Any) -> None:
-    while True:
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            return
