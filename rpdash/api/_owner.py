@@ -1,7 +1,9 @@
-"""A shared base for the clients that own one lazily created ``httpx.AsyncClient``."""
+"""A shared base for the clients that own one lazily created ``httpx.AsyncClient``, and
+the loopback test of the key rules they share."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import httpx
@@ -27,3 +29,15 @@ class HttpOwner:
         http, self._http = self._http, None
         if http is not None:
             await http.aclose()
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` names and loopback addresses: the only hosts the API key may
+    reach over plain http without the user's explicit leave."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from rpdash.api._owner import HttpOwner
-from rpdash.api.client import sanitize
+from rpdash.core.redact import sanitize
 from rpdash.api.protocol import StreamEnd
 from rpdash.core.errors import (
     BadRequest,

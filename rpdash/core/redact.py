@@ -1,4 +1,8 @@
-"""Taking the API key out of text that is about to be shown, logged or written."""
+"""Making text safe to show: the API key taken out, and nothing a terminal would act on.
+
+``redact`` masks the key in text that is about to be shown, logged or written;
+``sanitize`` escapes control characters and escape sequences (server text, ids, names).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,10 @@ MASK = "***"
 #: so that masking them does not mangle every word that happens to contain them.
 _SUBSTRING_MIN = 8
 
+# C0 controls except \t \n, DEL, C1 controls (\x9b is a one-byte CSI), bidi overrides.
+_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_CHARS_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
 
 def redact(text: str, secret: str | None) -> str:
     """``text`` with every occurrence of ``secret`` replaced by ``***``."""
@@ -18,6 +26,23 @@ def redact(text: str, secret: str | None) -> str:
         return text.replace(secret, MASK)
     pattern = rf"(?<![A-Za-z0-9_\-]){re.escape(secret)}(?![A-Za-z0-9_\-])"
     return re.sub(pattern, MASK, text)
+
+
+def sanitize(text: str, *, one_line: bool = True, limit: int | None = None) -> str:
+    """Neutralise what a terminal would act on: control characters and escape sequences are
+    shown as ``\\xNN`` / ``\\uNNNN`` escapes (so ``\\x1b[2J`` prints as text, harmless).
+    With ``one_line`` newlines and tabs are escaped too. ``limit`` truncates with an ellipsis."""
+    pattern = _UNSAFE_CHARS_ONE_LINE if one_line else _UNSAFE_CHARS
+    out = pattern.sub(_escape_char, text)
+    if limit is not None and len(out) > limit:
+        out = out[: max(0, limit - 1)] + "…"
+    return out
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    c = m.group(0)
+    o = ord(c)
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
 
 
 #: a key must be at least this long before its last four characters are shown

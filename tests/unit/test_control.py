@@ -17,12 +17,12 @@ from rpdash.api.control import (
     ControlClient,
     EndpointInfo,
     LogLine,
-    _sse_events,
     control_url_for,
     log_matches,
     parse_line,
     parse_since,
 )
+from rpdash.api.control.sse import sse_events
 from rpdash.core.clock import FakeClock
 from rpdash.core.errors import (
     AuthError,
@@ -373,7 +373,7 @@ async def test_sse_parser_follows_the_spec() -> None:
                   "event: log", "data:x", "", "id: 9", "data: tail-without-blank"]:  # fmt: skip
             yield x
 
-    evs = [e async for e in _sse_events(lines())]
+    evs = [e async for e in sse_events(lines())]
     assert (evs[0].id, evs[0].data) == ("7", '{"a":\n1}')
     assert evs[1].retry == 2500 and evs[1].data is None
     assert (evs[2].event, evs[2].data) == ("log", "x")
