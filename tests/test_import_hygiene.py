@@ -32,3 +32,22 @@ def test_tui_imports_textual_lazily_from_the_cli():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "True"
+
+
+def test_rpdash_help_imports_no_textual_and_nothing_heavy():
+    """``rpdash --help`` and ``rpdash run --help`` answer at once: the command line's package
+    loads only the standard library until a command needs more."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from rpdash.cli import main
+        for argv in (["--help"], ["run", "--help"], ["logs", "--help"]):
+            assert main(argv) == 0
+        heavy = sorted(m for m in sys.modules if m == "rpdash.config"
+                       or m.split(".")[0] in {"textual", "rich", "httpx", "pydantic"})
+        print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY=\n" in proc.stderr, proc.stderr

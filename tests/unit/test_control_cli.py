@@ -1,4 +1,4 @@
-"""``rpdash endpoints | workers | logs | metrics | diagnose`` (rpdash.cli_ops) against the
+"""``rpdash endpoints | workers | logs | metrics | diagnose`` (rpdash.cli.ops) against the
 simulator over loopback, through ``add_subcommands`` + ``dispatch`` as cli.py will call them."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rpdash import cli_ops
+from rpdash.cli import ops as cli_ops
 from rpdash.config import Settings
 from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord

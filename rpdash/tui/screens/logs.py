@@ -137,7 +137,7 @@ class LogsScreen(ModalScreen[None]):
         return log_matches(line, level=self.level, grep=self.grep or None)
 
     def _fmt(self, line: LogLine) -> str:
-        from rpdash.cli_ops import format_log_line
+        from rpdash.cli.output import format_log_line
 
         return format_log_line(line, with_worker=not self.worker_id)
 

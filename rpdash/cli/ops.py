@@ -1,7 +1,8 @@
 """Headless operations commands: ``rpdash endpoints | workers | logs | metrics | diagnose``.
 
-Hooked into ``rpdash.cli`` by two calls (see ``add_subcommands`` and ``dispatch``); this
-module imports only the standard library at import time, so ``rpdash --help`` stays fast.
+Hooked into the command line by two calls (``add_subcommands`` from ``rpdash.cli.parser``,
+``dispatch`` from ``rpdash.cli.app``); this module imports only the standard library at
+import time, so ``rpdash --help`` stays fast. ``metrics`` lives in ``rpdash.cli.metrics``.
 
     rpdash endpoints [--all] [--json]
     rpdash workers   [--endpoint ID] [--json]
@@ -26,18 +27,13 @@ runpod-python reads for the same host), else derived from the data-plane base UR
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import sys
 from typing import Any
 
+from rpdash.cli.output import format_log_line, safe, table, to_json
+from rpdash.cli.state import EXIT_API, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from rpdash.core.redact import redact
-
-EXIT_OK = 0
-EXIT_USAGE = 2
-EXIT_API = 3
-EXIT_INTERRUPTED = 130
 
 #: a log tail without --follow ends after this many quiet seconds (the API has no
 #: end-of-backlog marker; see rpdash.api.control)
@@ -45,23 +41,6 @@ LOG_IDLE_S = 2.0
 
 #: the subcommands this module adds
 COMMANDS = frozenset({"endpoints", "workers", "logs", "metrics", "diagnose"})
-
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape(m: re.Match[str]) -> str:
-    o = ord(m.group(0))
-    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
-
-
-def safe(text: object) -> str:
-    """Server text made inert for a terminal (control characters shown as escapes)."""
-    return _UNSAFE.sub(_escape, text if isinstance(text, str) else str(text))
-
-
-def to_json(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=True, default=str).replace("\x7f", "\\u007f")
-
 
 def _tail_arg(text: str) -> int:
     try:
@@ -74,7 +53,7 @@ def _tail_arg(text: str) -> int:
 
 
 def _common_parser() -> argparse.ArgumentParser:
-    """The options every headless command has (used when cli.py passes none)."""
+    """The options every headless command has (used when the caller passes none)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--endpoint", dest="endpoint", metavar="ID",
                         help="endpoint name (from the config file) or id; default RUNPOD_ENDPOINT_ID")  # fmt: skip
@@ -234,7 +213,9 @@ def _run(ctx: _Ctx) -> int:
 
     cmd = ctx.args.command
     if cmd == "metrics":
-        return _cmd_metrics(ctx)
+        from rpdash.cli.metrics import cmd_metrics
+
+        return cmd_metrics(ctx)
     if cmd == "logs" and ctx.args.save:
         fd = os.open(ctx.args.save, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
         ctx.save = os.fdopen(fd, "w", encoding="utf-8")
@@ -247,12 +228,6 @@ def _run(ctx: _Ctx) -> int:
 
 
 # ---------------------------------------------------------------------------- endpoints
-
-
-def _table(rows: list[list[str]], header: list[str]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return [fmt.format(*header).rstrip()] + [fmt.format(*r).rstrip() for r in rows]
 
 
 async def _cmd_endpoints(ctx: _Ctx) -> int:
@@ -275,7 +250,7 @@ async def _cmd_endpoints(ctx: _Ctx) -> int:
             row.append(safe(e.type))
         rows.append(row)
     header = ["NAME", "ID", "WORKERS", "GPU", "IDLE TIMEOUT"] + (["TYPE"] if ctx.args.all else [])
-    for line in _table(rows, header):
+    for line in table(rows, header):
         print(line, flush=True)
     return EXIT_OK
 
@@ -301,21 +276,12 @@ async def _cmd_workers(ctx: _Ctx) -> int:
         rows = [[safe(w.id), safe(w.status), safe(w.gpu_type or "-") + (f" x{w.gpu_count}" if w.gpu_count and w.gpu_count > 1 else ""),
                  safe(w.data_center or "-"), uptime_text(w.uptime_s), _n(w.version) + (" (stale)" if w.is_stale else "")]
                 for w in wl.workers]  # fmt: skip
-        for line in _table(rows, ["ID", "STATUS", "GPU", "DATA CENTER", "UPTIME", "VERSION"]):
+        for line in table(rows, ["ID", "STATUS", "GPU", "DATA CENTER", "UPTIME", "VERSION"]):
             print(line, flush=True)
     return EXIT_OK
 
 
 # ---------------------------------------------------------------------------- logs
-
-
-def format_log_line(line: Any, *, with_worker: bool) -> str:
-    """``TS  [WORKER]  LEVEL  message  [job ID]``, inert for a terminal."""
-    ts = line.ts_text or "-"
-    who = f"{safe(line.worker_id)}  " if with_worker else ""
-    job = f"  [{safe(line.request_id)}]" if line.request_id else ""
-    src = "" if line.source == "container" else "(system) "
-    return f"{safe(ts)}  {who}{line.level.upper():<5}  {src}{safe(line.message)}{job}"
 
 
 async def _cmd_logs(ctx: _Ctx) -> int:
@@ -341,85 +307,6 @@ async def _cmd_logs(ctx: _Ctx) -> int:
     if shown == 0 and not a.follow and not a.json:
         ctx.note("no log lines" + (" match" if (a.level or a.grep or a.job) else ""))
     return EXIT_OK
-
-
-# ---------------------------------------------------------------------------- metrics
-
-
-def _cmd_metrics(ctx: _Ctx) -> int:
-    from pathlib import Path
-
-    from rpdash.core.clock import RealClock
-    from rpdash.services.metrics import compute_metrics, format_ms, health_series, parse_window
-    from rpdash.store.history import HistoryStore
-    from rpdash.store.metrics_store import MetricsStore
-
-    a = ctx.args
-    window = parse_window(a.window)
-    path = Path(ctx.settings.history_file())
-    if not path.exists():
-        ctx.note(f"no job history yet at {path}: run jobs with rpdash first")
-        if a.json:
-            print(to_json([]), flush=True)
-        return EXIT_OK
-    now = RealClock().time()
-    store = HistoryStore(path)
-    try:
-        ms = MetricsStore(store)
-        explicit = getattr(a, "endpoint", None) or (getattr(a, "endpoints", None) or [None])[0]
-        if explicit:
-            endpoints = [ctx.settings.resolve_endpoint(explicit)]
-        else:
-            jobs_all = ms.finished_jobs(None, now - window, now)
-            seen = {getattr(j, "endpoint_id", None) for j in jobs_all}
-            endpoints = sorted({e for e in seen if e} | set(ms.sampled_endpoints(now - window)))
-            if not endpoints and ctx.settings.endpoint_id:
-                endpoints = [ctx.settings.endpoint_id]
-        results = []
-        for ep in endpoints:
-            jobs = ms.finished_jobs(ep, now - window, now)
-            workers = [j.worker_id for j in jobs if j.worker_id]
-            first = ms.first_jobs_of_workers(ep, workers)
-            met = compute_metrics(jobs, endpoint_id=ep, window_s=window, now=now, first_jobs=first)
-            samples = ms.health_samples(ep, now - window, now)
-            trend = {
-                "samples": len(samples),
-                "in_queue_max": max((s.in_queue for s in samples), default=None),
-                "workers_max": max((s.workers for s in samples), default=None),
-                "unhealthy_max": max((s.unhealthy for s in samples), default=None),
-                "completed_per_min": _last(health_series(samples, "completed")),
-                "failed_per_min": _last(health_series(samples, "failed")),
-            }
-            results.append((met, trend))
-    finally:
-        store.close()
-    if a.json:
-        print(to_json([{**m.to_dict(), "health": t} for m, t in results]), flush=True)
-        return EXIT_OK
-    if not results:
-        ctx.note(f"no finished jobs in the last {a.window}")
-        return EXIT_OK
-    for met, trend in results:
-        fr = "-" if met.failure_rate is None else f"{met.failure_rate * 100:.1f} %"
-        print(f"endpoint {safe(met.endpoint_id)}, last {a.window}: {met.finished} finished "
-              f"({met.completed} completed, {met.failed} failed, {met.timed_out} timed out, "
-              f"{met.cancelled} cancelled)", flush=True)  # fmt: skip
-        print(f"  failure rate {fr}, throughput {met.throughput_per_min:.2f}/min, "
-              f"cold starts {met.cold_starts}", flush=True)  # fmt: skip
-        for label, st in (("delay", met.delay), ("execution", met.execution),
-                          ("cold start", met.cold_start_delay)):  # fmt: skip
-            if st.count:
-                print(f"  {label:<10} p50 {format_ms(st.p50)}, p70 {format_ms(st.p70)}, "
-                      f"p90 {format_ms(st.p90)}, p98 {format_ms(st.p98)} ({st.count} jobs)", flush=True)  # fmt: skip
-        if trend["samples"]:
-            print(f"  health: {trend['samples']} samples, queue up to {trend['in_queue_max']}, "
-                  f"workers up to {trend['workers_max']}, unhealthy up to {trend['unhealthy_max']}",
-                  flush=True)  # fmt: skip
-    return EXIT_OK
-
-
-def _last(points: list[tuple[float, float]]) -> float | None:
-    return points[-1][1] if points else None
 
 
 # ---------------------------------------------------------------------------- diagnose

@@ -1,0 +1,142 @@
+"""What the headless commands write to the job history (the same SQLite file as the
+dashboard's), so ``rpdash metrics`` and the dashboard know about jobs the CLI ran."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rpdash.cli.output import safe
+from rpdash.cli.state import State
+
+
+class CliHistory:
+    """What the headless commands write to the job history (the same SQLite file as the
+    dashboard's): a submitted job's id, committed the moment it is known, then its final
+    state and stream chunks. The history never decides the outcome of a command: when it
+    cannot be opened or written, one warning line goes to stderr (once) and the command
+    carries on; the job id is still printed."""
+
+    #: stream chunks are written in batches of this many (one transaction each)
+    CHUNK_BATCH = 500
+
+    def __init__(self, path: Any, state: State) -> None:
+        self.path = path
+        self._state = state
+        self._store: Any = None
+        self._broken = False
+        self._chunks: list[Any] = []
+        self._chunk_seq = 0
+        self._chunk_job: str | None = None
+
+    def _warn(self, exc: BaseException, what: str = "the job is not recorded in the "
+              "history") -> None:
+        if not self._broken:
+            self._broken = True
+            msg = str(exc) or type(exc).__name__
+            print(f"rpdash: warning: {safe(self._state.scrub(msg))}; {what}",
+                  file=sys.stderr, flush=True)
+
+    def _open(self) -> Any:
+        if self._store is None and not self._broken and self.path is not None:
+            try:
+                from rpdash.store.history import HistoryStore
+
+                store = HistoryStore(self.path)
+                if not store.writable:
+                    problem = store.problem
+                    store.close()
+                    raise problem or OSError("history is read-only")
+                self._store = store
+            except Exception as exc:  # noqa: BLE001 - the history must not fail a command
+                self._warn(exc)
+        return self._store
+
+    def _do(self, method: str, *args: Any) -> None:
+        store = self._open()
+        if store is None:
+            return
+        try:
+            getattr(store, method)(*args)
+        except Exception as exc:  # noqa: BLE001
+            self._warn(exc)
+
+    def submitted(self, job_id: str, endpoint_id: str, mode: str, request: Any) -> None:
+        import time
+
+        from rpdash.core.models import JobStatus
+        from rpdash.core.records import JobRecord
+
+        now = time.time()
+        extra: dict[str, Any] = {"via": "cli"}
+        if request is not None and getattr(request, "policy", None) is not None:
+            extra["policy"] = request.policy.body()
+        rec = JobRecord(
+            job_id=job_id, endpoint_id=endpoint_id, status=JobStatus.IN_QUEUE, mode=mode,
+            input=getattr(request, "input", None), submitted_at=now, updated_at=now,
+            extra=extra,
+        )
+        store = self._open()
+        if store is None:
+            return
+        try:
+            store.record_submitted(rec)
+            return
+        except Exception as exc:  # noqa: BLE001
+            first = exc
+        # A full disk often still has room for the id alone (a big input does not fit):
+        # the id is what must not be lost.
+        try:
+            store.record_submitted(rec.copy(input=None, extra={**extra, "input": "not saved"}))
+        except Exception:  # noqa: BLE001
+            self._warn(first)
+        else:
+            self._warn(first, "the job id is recorded in the history, its input and "
+                              "results are not")
+
+    def job(self, job: Any, endpoint_id: str, mode: str) -> None:
+        """The job's latest state as the API answered it (status, output, error, times)."""
+        import time
+
+        from rpdash.core.records import JobRecord
+
+        if self._chunk_job == job.id:
+            self.flush_chunks()
+        try:
+            raw = job.raw()
+        except Exception:  # noqa: BLE001
+            raw = None
+        rec = JobRecord(
+            job_id=job.id, endpoint_id=endpoint_id, status=job.status, mode=mode,
+            updated_at=time.time(), delay_ms=job.delayTime, execution_ms=job.executionTime,
+            retries=job.retries or 0,
+            progress=None if job.terminal else job.output,
+            output=job.output if job.terminal else None,
+            error=job.error_text, worker_id=job.workerId,
+            chunk_count=self._chunk_seq if self._chunk_job == job.id else 0,
+        )
+        self._do("update", rec, raw)
+
+    def chunk(self, job_id: str, output: Any) -> None:
+        if self._broken:
+            return
+        if self._chunk_job != job_id:
+            self._chunk_job, self._chunk_seq, self._chunks = job_id, 0, []
+        self._chunks.append(output)
+        if len(self._chunks) >= self.CHUNK_BATCH:
+            self.flush_chunks()
+
+    def flush_chunks(self) -> None:
+        if self._chunks and self._chunk_job is not None:
+            outputs, self._chunks = self._chunks, []
+            self._do("append_chunks", self._chunk_job, self._chunk_seq, outputs)
+            self._chunk_seq += len(outputs)
+
+    def close(self) -> None:
+        self.flush_chunks()
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._store = None

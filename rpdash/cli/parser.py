@@ -1,0 +1,140 @@
+"""The command line's arguments: the dashboard's options and every subcommand.
+
+Only argparse is imported here, so ``rpdash --help`` stays fast; the control-plane
+commands add their own subparsers (``rpdash.cli.ops.add_subcommands``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rpdash",
+        description="Terminal dashboard and command line for RunPod serverless endpoints.",
+        epilog=(
+            "Without a command the dashboard starts. Environment: RUNPOD_API_KEY, "
+            "RUNPOD_ENDPOINT_ID, RUNPOD_BASE_URL, RPDASH_* (see README). Exit codes: 0 ok, "
+            "1 job failed/cancelled/timed out, 2 usage or config error, 3 API error, 130 Ctrl-C."
+        ),
+    )
+    p.add_argument(
+        "--endpoint", dest="endpoints", action="append", metavar="ID",
+        help="endpoint to watch (name from the config file or id); repeatable",
+    )
+    p.add_argument("--demo", action="store_true", help="run against a built-in simulated RunPod")
+    p.add_argument("--readonly", action="store_true", help="hide and refuse destructive actions")
+    p.add_argument("--local-worker", metavar="URL", nargs="?", const="http://localhost:8000",
+                   help="drive a local dev worker (python handler.py --rp_serve_api; default "
+                        "http://localhost:8000) instead of RunPod")
+    p.add_argument("--config", metavar="PATH", help="config file (TOML) to read")
+    p.add_argument("--version", action="version", version=f"rpdash {_version()}")
+
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--endpoint", dest="endpoint", metavar="ID",
+        help="endpoint name (from the config file) or id; default RUNPOD_ENDPOINT_ID",
+    )
+    common.add_argument("--json", action="store_true", help="print the API's JSON (ASCII)")
+    common.add_argument("--base-url", metavar="URL", help="API base URL (default RunPod's)")
+    common.add_argument(
+        "--allow-insecure-http", action="store_true",
+        help="allow sending the key over plain http to a non-loopback host",
+    )
+    common.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (TOML) to read"
+    )
+    common.add_argument(
+        "--readonly", action="store_true", default=argparse.SUPPRESS,
+        help="refuse commands that change anything",
+    )
+
+    follow = argparse.ArgumentParser(add_help=False)
+    follow.add_argument(
+        "--follow", action="store_true", help="keep following the job until it ends"
+    )
+    follow.add_argument(
+        "--wait", type=_positive_int, metavar="MS",
+        help="long-poll hold per request in ms (1000-300000); implies --follow",
+    )
+    follow.add_argument(
+        "--timeout", type=_positive_float, metavar="S",
+        help="give up following after S seconds (the job keeps running; exit 1)",
+    )
+
+    r = sub.add_parser(
+        "run", parents=[common, follow], help="submit a job",
+        description="Submit a job. Plain run prints the job id on stdout at once; --sync, "
+        "--stream, --follow and --wait print the id on stderr and the result on stdout.",
+    )
+    r.add_argument(
+        "--input", default="{}", metavar="JSON|@FILE|@-",
+        help="the job's input object: JSON text, @file, or @- for stdin (default {})",
+    )
+    mode = r.add_mutually_exclusive_group()
+    mode.add_argument("--sync", action="store_true", help="use /runsync and wait for the result")
+    mode.add_argument("--stream", action="store_true", help="print streamed chunks as they arrive")
+    r.add_argument("--execution-timeout", type=_positive_int, metavar="MS",
+                   help="policy.executionTimeout in ms (5000-604800000)")
+    r.add_argument("--ttl", type=_positive_int, metavar="MS",
+                   help="policy.ttl in ms (10000-604800000)")
+    r.add_argument("--low-priority", action="store_true", help="policy.lowPriority")
+    r.add_argument("--webhook", metavar="URL", help="URL RunPod POSTs the result to")
+
+    s = sub.add_parser("status", parents=[common, follow], help="show a job's status")
+    s.add_argument("job_id", metavar="JOB_ID")
+
+    c = sub.add_parser("cancel", parents=[common], help="cancel jobs")
+    c.add_argument("job_ids", nargs="+", metavar="JOB_ID")
+
+    rt = sub.add_parser("retry", parents=[common, follow], help="requeue a FAILED/TIMED_OUT job")
+    rt.add_argument("job_id", metavar="JOB_ID")
+
+    sub.add_parser("health", parents=[common], help="show an endpoint's jobs and workers")
+
+    pg = sub.add_parser("purge", parents=[common], help="remove every queued job of an endpoint")
+    pg.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+
+    sm = sub.add_parser("sim", help="run the local RunPod simulator")
+    sm.add_argument("--host", default="127.0.0.1")
+    sm.add_argument("--port", type=int, default=8000)
+    sm.add_argument("--api-key", default="sim-key", metavar="KEY",
+                    help="key clients must send (default sim-key)")
+    sm.add_argument("--scenario", default="default", metavar="NAME")
+    sm.add_argument("--seed", type=int, default=None, metavar="N",
+                    help="seed for job ids, worker ids and faults (default: random; repeatable runs with a fixed seed)")
+    sm.add_argument("--time-scale", type=_positive_float, default=1.0, metavar="X")
+
+    from rpdash.cli import ops
+
+    ops.add_subcommands(sub, common)
+    return p
+
+
+def _version() -> str:
+    from rpdash import __version__
+
+    return __version__
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return v
