@@ -130,6 +130,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+#: user:pw@ in a base URL: httpx would send Basic credentials in place of the key
+NO_USERINFO = "no user name or password (user:pw@host) in it: rpdash signs in with the API key"
+
+
 class RunPodClient(HttpOwner):
     """Async client for one RunPod base URL (``https://api.runpod.ai/v2`` or a simulator).
 
@@ -158,6 +162,8 @@ class RunPodClient(HttpOwner):
         self.on_retry = on_retry
         base = (base_url or "").strip().rstrip("/")
         parts = urlsplit(base)
+        if "@" in parts.netloc:  # httpx would send user:pw as Basic auth in place of the key
+            raise ConfigError(f"invalid base URL: {NO_USERINFO}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
                 f"invalid base URL {sanitize(base, limit=80)!r}: expected something like "

@@ -55,7 +55,7 @@ import httpx
 from pydantic import SecretStr
 
 from rpdash.api._owner import HttpOwner
-from rpdash.api.client import sanitize
+from rpdash.api.client import NO_USERINFO, sanitize
 from rpdash.core.clock import Clock, RealClock
 from rpdash.core.redact import redact
 from rpdash.core.errors import (
@@ -560,6 +560,8 @@ class ControlClient(HttpOwner):
         if base.endswith("/v2"):  # tolerate the REST base given instead of the origin
             base = base[:-3]
         parts = urlsplit(base)
+        if "@" in parts.netloc:  # httpx would send user:pw as Basic auth in place of the key
+            raise ConfigError(f"invalid control-plane URL: {NO_USERINFO}")
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise ConfigError(
                 f"invalid control-plane URL {sanitize(base, limit=80)!r}: expected something "
