@@ -22,6 +22,9 @@ CONFIG_FILE_NAME = "config.toml"
 HISTORY_FILE_NAME = "history.sqlite3"
 #: The demo has its own history so that simulated jobs never mix with real ones.
 DEMO_HISTORY_FILE_NAME = "demo-history.sqlite3"
+#: ... and its own config (favourites starred in the demo), beside that history: the demo
+#: never writes the user's config file (which may be a link into a dotfiles repository).
+DEMO_CONFIG_FILE_NAME = "demo-config.toml"
 
 ENV_CONFIG = "RPDASH_CONFIG"
 ENV_DATA_DIR = "RPDASH_DATA_DIR"
@@ -39,11 +42,14 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
 
-def config_file() -> Path:
-    """The TOML config file: ``$RPDASH_CONFIG`` or ``<user config dir>/config.toml``.
+def config_file(demo: bool = False) -> Path:
+    """The TOML config file: ``$RPDASH_CONFIG`` or ``<user config dir>/config.toml``; the
+    demo's is ``<data dir>/demo-config.toml``.
 
     The file may not exist; a missing default file simply means "all defaults".
     """
+    if demo:
+        return data_dir() / DEMO_CONFIG_FILE_NAME
     return _env_path(ENV_CONFIG) or config_dir() / CONFIG_FILE_NAME
 
 

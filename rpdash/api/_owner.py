@@ -31,6 +31,10 @@ class HttpOwner:
             await http.aclose()
 
 
+#: user:pw@ in a base URL: httpx would send Basic credentials in place of the key
+NO_USERINFO = "no user name or password (user:pw@host) in it: rpdash signs in with the API key"
+
+
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` names and loopback addresses: the only hosts the API key may
     reach over plain http without the user's explicit leave."""

@@ -21,7 +21,7 @@ import httpx
 from pydantic import BaseModel, SecretStr
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from rpdash.api._owner import HttpOwner, is_loopback
+from rpdash.api._owner import NO_USERINFO, HttpOwner, is_loopback
 from rpdash.api.answers import IDEMPOTENT, MAY_HAVE_RECEIVED, Answers
 from rpdash.api.limits import DEFAULT_MAX_CONCURRENCY, Pacer, backoff_delay, retry_after_delay
 from rpdash.core.clock import Clock, RealClock
@@ -67,6 +67,8 @@ class DataSession(HttpOwner):
         self.on_retry = on_retry
         base = (base_url or "").strip().rstrip("/")
         parts = urlsplit(base)
+        if "@" in parts.netloc:  # httpx would send user:pw as Basic auth in place of the key
+            raise ConfigError(f"invalid base URL: {NO_USERINFO}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
                 f"invalid base URL {sanitize(base, limit=80)!r}: expected something like "

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from rpdash import paths
-from rpdash.config.messages import settings_error_message, validation_message
+from rpdash.config import dotenv_rules
+from rpdash.config.messages import permission_warning, settings_error_message, validation_message
 from rpdash.config.settings import Settings
 from rpdash.config.sources import LOAD, LoadContext
 from rpdash.core.errors import ConfigError
@@ -68,19 +69,5 @@ def load_settings(
         warning = permission_warning(path)
         if warning:
             settings._warnings.append(warning)
+    settings._warnings.extend(dotenv_rules.apply(settings, ctx, env_path))
     return settings
-
-
-def permission_warning(path: Path) -> str | None:
-    """A warning when others may read ``path`` (which may hold the API key)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return None
-    if mode & 0o077:
-        where = paths.display_path(path)
-        return (
-            f"{where} can be read by other users (mode {mode & 0o777:04o}) and may hold your "
-            f"API key: run chmod 600 {where}"
-        )
-    return None

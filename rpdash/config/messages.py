@@ -131,3 +131,18 @@ def settings_error_message(exc: SettingsError, env_path: Path | None) -> str:
     if source.startswith("DotEnv"):
         return f"{dotenv_shown(env_path)}: {var}: must be a JSON object{example}"
     return f"{var}: must be a JSON object{example}"
+
+
+def permission_warning(path: Path) -> str | None:
+    """A warning when others may read ``path`` (which may hold the API key)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & 0o077:
+        where = paths.display_path(path)
+        return (
+            f"{where} can be read by other users (mode {mode & 0o777:04o}) and may hold your "
+            f"API key: run chmod 600 {where}"
+        )
+    return None

@@ -33,6 +33,12 @@ HINTS = {
     "theme": "must be a theme name",
 }
 
+#: A base URL with ``user:password@`` would make httpx send Basic credentials in place of
+#: the key (and keep a password in a setting that gets shown): refused in every base URL.
+USERINFO_REFUSED = (
+    "must not hold a user name or password (user:pw@host): rpdash signs in with the API key"
+)
+
 
 def env_name(field_name: str) -> str:
     """The environment variable that sets ``field_name``."""

@@ -30,6 +30,18 @@ def read_config(path: Path | str | None = None) -> dict[str, Any]:
     return parse_toml(path, read_toml_text(path))
 
 
+def favourites_in(path: Path | str) -> dict[str, str]:
+    """The ``[favourites]`` of a config file; {} when it has none or cannot be read (the
+    next save reports why)."""
+    try:
+        table = read_config(path).get("favourites")
+    except ConfigError:
+        return {}
+    if not isinstance(table, dict):
+        return {}
+    return {str(k): str(v) for k, v in table.items()}
+
+
 def write_config(path: Path | str | None, data: Mapping[str, Any]) -> Path:
     """Make the config file hold ``data``, changing only what differs from what it holds.
 

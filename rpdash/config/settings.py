@@ -19,6 +19,7 @@ from rpdash.config.names import (
     DEFAULT_BASE_URL,
     HEALTH_INTERVAL_FLOOR,
     STATUS_INTERVAL_FLOOR,
+    USERINFO_REFUSED,
 )
 from rpdash.config.names import HINTS as _HINTS
 from rpdash.config.sources import LOAD, ConfigFileSource
@@ -173,13 +174,14 @@ class Settings(BaseSettings):
             port_ok = parts.port is None or 0 < parts.port < 65536
         except ValueError:
             raise ValueError(_HINTS["base_url"]) from None
+        if "@" in parts.netloc:
+            raise ValueError(USERINFO_REFUSED)
         if (
             parts.scheme.lower() not in ("http", "https")
             or not parts.hostname
             or not port_ok
             or parts.query
             or parts.fragment
-            or parts.username is not None
             or any(c.isspace() for c in v)
         ):
             raise ValueError(_HINTS["base_url"])

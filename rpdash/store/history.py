@@ -52,6 +52,7 @@ from rpdash.core.errors import RpdashError
 from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.paths import display_path, ensure_private_dir
+from rpdash.store.reasons import is_corrupt, os_reason, sqlite_reason
 from rpdash.store.schema import ACTIVE_WHERE, MIGRATIONS, SCHEMA_VERSION, TERMINAL_SQL
 
 #: How long a write waits for another process's transaction before giving up.
@@ -188,7 +189,7 @@ class HistoryStore:
             ensure_private_dir(path.parent)
             _create_private(path)
         except OSError as e:
-            reason = _os_reason(e)
+            reason = os_reason(e)
             if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not path.exists():
                 reason = "cannot create the file (its directory is not writable)"
         if reason is None:
@@ -202,8 +203,8 @@ class HistoryStore:
                 return
             except sqlite3.Error as e:
                 self._close_quietly()
-                why = _sqlite_reason(e, self._busy_timeout)
-                if _is_corrupt(e):
+                why = sqlite_reason(e, self._busy_timeout, self.path)
+                if is_corrupt(e):
                     raise StoreError(f"cannot open job history at {self.where}: {why}") from None
                 reason = why
             except StoreError:
@@ -252,7 +253,7 @@ class HistoryStore:
             return
         assert last is not None
         raise StoreError(
-            f"cannot read job history at {self.where}: {_sqlite_reason(last, 0)}"
+            f"cannot read job history at {self.where}: {sqlite_reason(last, 0, self.path)}"
         ) from None
 
     def _migrate(self) -> None:
@@ -313,7 +314,7 @@ class HistoryStore:
                     _rollback(conn)
                     raise
             except sqlite3.Error as e:
-                why = _sqlite_reason(e, self._busy_timeout)
+                why = sqlite_reason(e, self._busy_timeout, self.path)
                 raise StoreError(f"cannot write job history at {self.where}: {why}") from None
 
     @contextmanager
@@ -323,7 +324,7 @@ class HistoryStore:
             try:
                 yield conn
             except sqlite3.Error as e:
-                why = _sqlite_reason(e, self._busy_timeout)
+                why = sqlite_reason(e, self._busy_timeout, self.path)
                 raise StoreError(f"cannot read job history at {self.where}: {why}") from None
 
     # ------------------------------------------------------------------ writes
@@ -605,51 +606,3 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
-
-
-def _os_reason(e: OSError) -> str:
-    if e.errno in (errno.EACCES, errno.EPERM):
-        return "database is read-only (permission denied)"
-    if e.errno == errno.EROFS:
-        return "database is read-only (read-only file system)"
-    if e.errno == errno.ENOSPC:
-        return "disk is full"
-    if e.errno == errno.EISDIR:
-        return "it is a directory"
-    return (e.strerror or str(e)).lower()
-
-
-_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
-_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN = 10, 11, 13, 14
-_SQLITE_NOTADB = 26
-
-
-def _primary_code(e: sqlite3.Error) -> int | None:
-    code = getattr(e, "sqlite_errorcode", None)
-    return code & 0xFF if isinstance(code, int) else None
-
-
-def _is_corrupt(e: sqlite3.Error) -> bool:
-    msg = str(e).lower()
-    return _primary_code(e) in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or (
-        "malformed" in msg or "not a database" in msg
-    )
-
-
-def _sqlite_reason(e: sqlite3.Error, busy_timeout: float) -> str:
-    """What went wrong, in words a user can act on (sqlite's own text never holds data)."""
-    code = _primary_code(e)
-    msg = str(e).lower()
-    if code == _SQLITE_FULL or "disk is full" in msg:
-        return "disk is full"
-    if code == _SQLITE_READONLY or "readonly" in msg or "read-only" in msg:
-        return "database is read-only"
-    if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in msg:
-        return f"locked by another process (waited {busy_timeout:g} s)"
-    if _is_corrupt(e):
-        return "the file is damaged or not an rpdash history (move it aside to start anew)"
-    if code == _SQLITE_IOERR or "i/o error" in msg:
-        return "disk I/O error"
-    if code in (_SQLITE_CANTOPEN, _SQLITE_PERM) or "unable to open" in msg:
-        return "cannot open the file (check it and its directory's permissions)"
-    return msg or type(e).__name__

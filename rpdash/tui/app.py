@@ -162,6 +162,8 @@ class RpdashApp(App[int]):
     # ------------------------------------------------------------------ start / stop
     def on_mount(self) -> None:
         self.set_timer(10.0, gc.enable)  # whatever happens, collection is back on by then
+        for warning in getattr(self.settings, "warnings", None) or ():  # e.g. a .env's host
+            self.notify(warning, severity="warning", timeout=12, markup=False)
         if self.keymap:
             unknown = check_keymap(self.keymap)
             if unknown:

@@ -55,6 +55,13 @@ class Ops:
         settings = app.settings
         self.favourites: dict[str, str] = dict(getattr(settings, "favourites", {}) or {})
         self.config_path: Path | None = None
+        self.demo = bool(getattr(backend, "demo", False))
+        if self.demo:  # the demo keeps its own config, as its own history
+            from rpdash import paths
+            from rpdash.config.saving import favourites_in
+
+            self.config_path = paths.config_file(demo=True)
+            self.favourites = favourites_in(self.config_path)
         #: action name -> why it is not available (local dev worker)
         self.unsupported: dict[str, str] = {}
         #: job ids whose result was fetched by the expiry guard (at most once each)
@@ -284,7 +291,7 @@ class Ops:
         written = write_config(path, data)
         self.favourites = dict(data["favourites"])
         settings = self.app.settings
-        if settings is not None:
+        if settings is not None and not self.demo:
             with contextlib.suppress(Exception):
                 settings.favourites = dict(self.favourites)
         return written

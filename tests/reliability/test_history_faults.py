@@ -17,7 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rpdash.store.history import HistoryStore
+import pytest
+
+from rpdash.store.history import HistoryStore, StoreError
 from tests.helpers import as_user_who_cannot_write
 
 from .conftest import KEY, check_ids_kept, history_ids, sim_ids, tally
@@ -179,3 +181,51 @@ def test_full_disk_mid_stream_keeps_printing_and_says_it_once(cli, monkeypatch):
     check_ids_kept([job], cli.history)  # the id alone went in though the input did not fit
     assert "the job id is recorded in the history, its input and results are not" in warn[0]
     assert integrity(cli.history) == "ok"
+
+
+def _io_error(*_a: Any, **_k: Any) -> Any:
+    """What SQLite raises when the WAL or its shared memory cannot grow on a full disk:
+    an I/O error (SQLITE_IOERR_WRITE), not SQLITE_FULL; Python does not pass on ENOSPC."""
+    e = sqlite3.OperationalError("disk I/O error")
+    e.sqlite_errorcode = 778  # type: ignore[attr-defined]
+    raise e
+
+
+class _FailingWrites:
+    """A connection whose batch writes fail with ``_io_error``; the rest goes through."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def executemany(self, *a: Any, **k: Any) -> Any:
+        _io_error()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_an_io_error_with_almost_no_space_left_says_the_disk_is_full(tmp_path, monkeypatch):
+    """Under ~65 KB free, SQLite's error is "disk I/O error": the history says "disk is
+    full" (what the user can fix), when it opens and when a write fails."""
+    from rpdash.store import reasons
+
+    db = tmp_path / "history.sqlite3"
+    with HistoryStore(db):
+        pass
+    monkeypatch.setattr(reasons, "free_bytes", lambda _p: 40_000)
+    with HistoryStore(db) as h:  # writing fails mid-session
+        h._conn = _FailingWrites(h._conn)  # type: ignore[assignment]
+        with pytest.raises(StoreError) as e:
+            h.append_chunks("job-1", 0, ["a"])
+        assert str(e.value) == f"cannot write job history at {db}: disk is full"
+        h._conn = h._conn._conn  # type: ignore[attr-defined]
+    monkeypatch.setattr(HistoryStore, "_migrate", _io_error)  # opening fails
+    with HistoryStore(db) as h:
+        assert not h.writable
+        assert str(h.problem) == (f"cannot write job history at {db}: disk is full; "
+                                  "showing it read-only")
+    # with room on the disk an I/O error stays an I/O error
+    monkeypatch.setattr(reasons, "free_bytes", lambda _p: 50 << 30)
+    with HistoryStore(db) as h:
+        assert str(h.problem).endswith(": disk I/O error; showing it read-only")
+    tally("faults", 3)

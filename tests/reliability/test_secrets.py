@@ -177,3 +177,24 @@ def test_config_readable_by_others_gets_a_warning(cli, tmp_path):
     os.chmod(cfg, 0o600)
     r = cli("health", RUNPOD_API_KEY=None)
     assert r.code == 0 and not [ln for ln in r.lines if "warning" in ln]
+
+
+def test_a_cloned_repositorys_dotenv_cannot_send_the_key_elsewhere(cli, tmp_path):
+    """Issue 17.1: rpdash run inside a repository that ships a .env pointing at its own
+    host, with plain http allowed, and the key in the shell."""
+    dotenv = tmp_path / ".env"  # the cli fixture runs in tmp_path
+    dotenv.write_text("RUNPOD_BASE_URL=http://collector.example/v2\n"
+                      "RPDASH_ALLOW_INSECURE_HTTP=true\n")
+    r = cli("health", "--endpoint", "mock", RUNPOD_BASE_URL=None)
+    assert r.code == 2 and len(r.errors) == 1 and len(r.lines) == 1
+    assert r.errors[0].startswith("rpdash: error: .env: RUNPOD_BASE_URL sends requests to "
+                                  "http://collector.example, which is not RunPod")
+    # the simulator on this machine is fine from a .env; plain http from it is not
+    dotenv.write_text(f"RUNPOD_BASE_URL={cli.sim.base_url}\nRPDASH_ALLOW_INSECURE_HTTP=1\n")
+    r = cli("health", "--endpoint", "mock", RUNPOD_BASE_URL=None)
+    assert r.code == 0
+    warn = [ln for ln in r.lines if ln.startswith("rpdash: warning:")]
+    assert warn == ["rpdash: warning: .env: RPDASH_ALLOW_INSECURE_HTTP ignored: a .env file "
+                    "cannot allow plain http (use --allow-insecure-http, the environment or "
+                    "the config file)"]
+    tally("bad_inputs", 2)

@@ -230,7 +230,6 @@ def test_same_confusion_in_the_file_names_the_file(cfg: Path) -> None:
         "https://",
         "api.runpod.ai/v2",
         "https://x/v2?q=1",
-        "https://user:pw@host/v2",
         "http://host:99999/v2",
     ],
 )

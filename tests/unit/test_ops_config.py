@@ -68,3 +68,35 @@ async def test_keyed_client_routes_each_endpoint_to_its_key() -> None:
     assert k.base_url == "http://x/v2" and "key" not in repr(k).replace("own keys", "")
     await k.aclose()
     assert main.closed and own.closed
+
+
+def test_a_favourite_starred_in_the_demo_leaves_the_real_config_alone(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Issue 13.3: the demo keeps its own config beside its own history."""
+    from types import SimpleNamespace
+
+    from rpdash import paths
+    from rpdash.tui.ops import Ops
+
+    monkeypatch.setenv("RPDASH_CONFIG", str(tmp_path / "cfg" / "config.toml"))
+    monkeypatch.setenv("RPDASH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("RPDASH_FAVOURITES", raising=False)
+    real = tmp_path / "cfg" / "config.toml"
+    real.parent.mkdir()
+    real.write_text('# mine\n[favourites]\n1 = "real-ep"\n')
+    real.chmod(0o600)
+    before = real.read_bytes()
+    settings = load_settings(env_file=None)
+
+    def ops(demo: bool) -> Ops:
+        return Ops(SimpleNamespace(settings=settings, backend=SimpleNamespace(demo=demo)))
+
+    demo = ops(True)
+    assert demo.favourites == {}  # the real favourites name real endpoints
+    saved = demo.set_favourite("2", "mock")
+    assert real.read_bytes() == before
+    assert saved == paths.config_file(demo=True) == tmp_path / "data" / "demo-config.toml"
+    assert saved.parent == paths.history_file(demo=True).parent
+    assert ops(True).favourites == {"2": "mock"}  # the next demo has it
+    assert ops(False).favourites == {"1": "real-ep"}

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr
 
-from rpdash.api._owner import HttpOwner, is_loopback
+from rpdash.api._owner import NO_USERINFO, HttpOwner, is_loopback
 from rpdash.core.clock import Clock, RealClock
 from rpdash.core.errors import (
     ApiError,
@@ -84,6 +84,8 @@ class ControlConnection(HttpOwner):
         if base.endswith("/v2"):  # tolerate the REST base given instead of the origin
             base = base[:-3]
         parts = urlsplit(base)
+        if "@" in parts.netloc:  # httpx would send user:pw as Basic auth in place of the key
+            raise ConfigError(f"invalid control-plane URL: {NO_USERINFO}")
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
             raise ConfigError(
                 f"invalid control-plane URL {sanitize(base, limit=80)!r}: expected something "
