@@ -172,3 +172,31 @@ def test_exit_codes_follow_nagios() -> None:
     eng.observe("b", problem="key rejected", name="b")
     assert eng.severity("a") == "warn" and eng.severity("b") == "critical" and eng.exit_code() == 2
     assert [a.endpoint_id for a in eng.active()] == ["b", "a"]
+
+
+# ------------------------------------------------------------------ alert history (store)
+
+
+def test_history_keeps_fired_and_recovered_newest_first(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rpdash.store.alerts import AlertStore
+    from rpdash.store.history import HistoryStore
+
+    eng, clock = engine(queue_above=1, queue_for=0, recover_for=0, unhealthy_for=0)
+    with HistoryStore(tmp_path / "h.db", clock=clock) as history:
+        store = AlertStore(history)
+        assert store.recent() == []
+        store.record_many(eng.observe("a", health=health(5, unhealthy=1)))
+        clock.advance_sync(60)
+        store.record_many(eng.observe("a", health=health(0)))
+        store.record_many(eng.observe("b", health=health(9)))
+        rows = store.recent()
+        assert [(r.endpoint_id, r.rule, r.kind) for r in rows[:3]] == [
+            ("b", "queue", "fired"), ("a", "unhealthy", "recovered"), ("a", "queue", "recovered")]
+        assert len(rows) == 5 and rows[1].since == rows[-1].at == clock.time() - 60
+        assert [r.kind for r in store.recent(endpoint_id="a")] == ["recovered", "recovered", "fired", "fired"]
+        assert len(store.recent(limit=2)) == 2 and store.recent(since=clock.time()) == rows[:3]
+        clock.advance_sync(3600)
+        assert store.prune(1800) == 5 and store.recent() == []
+    with HistoryStore(tmp_path / "h.db", clock=clock) as again:  # the table is there on reopening
+        AlertStore(again).record(AlertEngine(AlertRules(queue_for=0), clock).observe("c", health=health(99))[0])
+        assert AlertStore(again).recent()[0].message == "c: 99 jobs queued (over 20 for 0 s)"
