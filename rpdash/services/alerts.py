@@ -351,14 +351,16 @@ class AlertEngine:
         if seen.health is None:
             return _UNKNOWN
         n = seen.health.jobs.inQueue
-        return n > t.queue_above, t.severity_of("queue"), f"{n} jobs queued (over {t.queue_above} for {duration_text(t.queue_for)})"
+        text = f"{n} jobs queued (over {t.queue_above} for {duration_text(t.queue_for)})"
+        return n > t.queue_above, t.severity_of("queue"), text
 
     @staticmethod
     def _oldest(seen: _Seen, t: AlertThresholds) -> _Check:
         age = seen.oldest_queued_s
         if age is None:
             return _UNKNOWN
-        return age > t.oldest_queued_over, t.severity_of("oldest_queued"), f"oldest queued job waiting {duration_text(age)}"
+        text = f"oldest queued job waiting {duration_text(age)}"
+        return age > t.oldest_queued_over, t.severity_of("oldest_queued"), text
 
     @staticmethod
     def _failures(seen: _Seen, t: AlertThresholds) -> _Check:

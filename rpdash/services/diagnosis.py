@@ -261,7 +261,7 @@ def diagnose(
             "low_priority",
         ))  # fmt: skip
 
-    stale = [w for w in (wl or []) if getattr(w, "is_stale", False) or str(getattr(w, "status", "")).upper() == "OUTDATED"]
+    stale = [w for w in (wl or []) if _is_stale(w)]
     if stale:
         out.append(Finding(
             "info",
@@ -326,6 +326,10 @@ def _problem_findings(problem: str | None) -> list[Finding]:
     return []
 
 
+def _is_stale(w: Any) -> bool:
+    return bool(getattr(w, "is_stale", False)) or str(getattr(w, "status", "")).upper() == "OUTDATED"
+
+
 def _serving(w: Any) -> bool:
     return str(getattr(w, "status", "")).upper() in ("RUNNING", "IDLE", "OUTDATED")
 
@@ -334,7 +338,7 @@ def _release_findings(wl: list[Any] | None) -> list[Finding]:
     """New workers crash while outdated ones still serve: the latest release is broken."""
     if not wl:
         return []
-    stale = [w for w in wl if getattr(w, "is_stale", False) or str(getattr(w, "status", "")).upper() == "OUTDATED"]
+    stale = [w for w in wl if _is_stale(w)]
     serving_old = sum(1 for w in stale if _serving(w))
     new_bad = sum(1 for w in wl if w not in stale and str(getattr(w, "status", "")).upper() == "UNHEALTHY")
     if not (serving_old and new_bad):

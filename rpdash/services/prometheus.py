@@ -106,8 +106,8 @@ class RpdashCollector(Collector):
                          "The endpoint's verdict: 0 ok, 1 info, 2 warn, 3 critical.", ["endpoint", "kind"])  # fmt: skip
         delay = _gauge("rpdash_job_delay_seconds", "Queue delay of the jobs rpdash saw finish in its window.",
                        ["endpoint", "quantile"])  # fmt: skip
-        execution = _gauge("rpdash_job_execution_seconds",
-                           "Execution time of the jobs rpdash saw finish in its window.", ["endpoint", "quantile"])  # fmt: skip
+        execution = _gauge("rpdash_job_execution_seconds", "Execution time of the jobs rpdash saw finish.",
+                           ["endpoint", "quantile"])  # fmt: skip
         failure = _gauge("rpdash_job_failure_ratio", "Failed or timed out / finished (0-1), in the window.",
                          ["endpoint"])  # fmt: skip
         finished = _gauge("rpdash_jobs_finished", "Jobs rpdash saw finish in its window.", ["endpoint"])
