@@ -23,8 +23,8 @@ Series, per endpoint (label ``endpoint`` = the endpoint id):
   the jobs rpdash itself saw (:mod:`rpdash.services.metrics`), over its window.
 
 The collector reads a ``source`` callable on the HTTP server's thread at each scrape; a
-:class:`SnapshotBoard` is such a source: the app ``put`` s an :class:`EndpointSnapshot`
-per endpoint whenever it learns something, and scrapes read a consistent copy.
+:class:`~rpdash.services.snapshots.SnapshotBoard` is such a source (``Incidents.board``
+keeps one up to date).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from __future__ import annotations
 import ipaddress
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import start_http_server
@@ -40,48 +39,16 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from rpdash.core.errors import InvalidInput
-from rpdash.core.models import Health
-from rpdash.services.verdict import Verdict
+from rpdash.services.snapshots import EndpointSnapshot, SnapshotBoard
+
+__all__ = ["DEFAULT_PORT", "EndpointSnapshot", "Exporter", "RpdashCollector", "SnapshotBoard", "loopback_host",
+           "serve"]  # fmt: skip
 
 DEFAULT_PORT = 9464
 JOB_STATES = (("in_queue", "inQueue"), ("in_progress", "inProgress"), ("completed", "completed"),
               ("failed", "failed"), ("retried", "retried"))  # fmt: skip
 WORKER_STATES = ("idle", "running", "initializing", "throttled", "unhealthy")
 QUANTILES = (("0.5", "p50"), ("0.9", "p90"))
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointSnapshot:
-    """What the exporter shows of one endpoint; any part may be unknown (None)."""
-
-    endpoint_id: str
-    name: str | None = None
-    health: Health | None = None
-    verdict: Verdict | None = None
-    #: an ``EndpointMetrics`` (rpdash.services.metrics)
-    metrics: Any = None
-    #: True while RunPod answers rpdash, False while it does not, None unknown
-    answering: bool | None = None
-
-
-class SnapshotBoard:
-    """The latest snapshot per endpoint, safe to fill from the app and read from scrapes."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_id: dict[str, EndpointSnapshot] = {}
-
-    def put(self, snapshot: EndpointSnapshot) -> None:
-        with self._lock:
-            self._by_id[snapshot.endpoint_id] = snapshot
-
-    def remove(self, endpoint_id: str) -> None:
-        with self._lock:
-            self._by_id.pop(endpoint_id, None)
-
-    def __call__(self) -> list[EndpointSnapshot]:
-        with self._lock:
-            return list(self._by_id.values())
 
 
 def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:

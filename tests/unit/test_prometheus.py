@@ -81,7 +81,7 @@ def test_prometheus_client_stays_out_of_the_start_up_imports() -> None:
     import sys
 
     code = ("import sys, rpdash.cli, rpdash.services.verdict, rpdash.services.alerts, rpdash.services.notify, "
-            "rpdash.services.cost, rpdash.store.alerts; print('prometheus_client' in sys.modules)")  # fmt: skip
+            "rpdash.services.cost, rpdash.services.incidents, rpdash.store.alerts; print('prometheus_client' in sys.modules)")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
