@@ -178,7 +178,8 @@ class _RuleState:
     firing: bool = False
     fired_at: float = 0.0  # wall clock
     severity: str = "warn"
-    message: str = ""
+    message: str = ""  # as it is now (the active list)
+    fired_message: str = ""  # as it fired (the RECOVERED event repeats it)
 
 
 @dataclass(slots=True)
@@ -218,9 +219,21 @@ class AlertEngine:
     """Alert state per endpoint and rule; see the module docstring."""
 
     def __init__(self, rules: AlertRules, clock: Clock) -> None:
-        self.rules = rules
         self.clock = clock
         self._seen: dict[str, _Seen] = {}
+        self._thresholds: dict[tuple[str | None, str], AlertThresholds] = {}
+        self.rules = rules
+
+    @property
+    def rules(self) -> AlertRules:
+        return self._rules
+
+    @rules.setter
+    def rules(self, rules: AlertRules) -> None:
+        """New rules (a reloaded config) apply from the next observation; alerts firing
+        stay firing until their condition clears under the new rules."""
+        self._rules = rules
+        self._thresholds.clear()
 
     # ------------------------------------------------------------------ feeding
 
@@ -294,7 +307,9 @@ class AlertEngine:
     def _evaluate(self, endpoint_id: str, seen: _Seen) -> list[AlertEvent]:
         if not self.rules.enabled:
             return []
-        t = self.rules.for_endpoint(seen.name, endpoint_id)
+        t = self._thresholds.get((seen.name, endpoint_id))
+        if t is None:
+            t = self._thresholds[(seen.name, endpoint_id)] = self.rules.for_endpoint(seen.name, endpoint_id)
         checks: dict[str, tuple[_Check, float]] = {
             "queue": (self._queue(seen, t), t.queue_for),
             "oldest_queued": (self._oldest(seen, t), 0.0),
@@ -326,13 +341,14 @@ class AlertEngine:
             st.clear_since = None
             if st.firing:
                 st.severity = worst_severity((st.severity, severity))
+                st.message = f"{label}: {text}"
                 return None
             if st.pending_since is None:
                 st.pending_since = now
             if now - st.pending_since < hold:
                 return None
             st.firing, st.fired_at, st.severity = True, self.clock.time(), severity
-            st.message = f"{label}: {text}"
+            st.message = st.fired_message = f"{label}: {text}"
             return AlertEvent(AlertKind.FIRED, endpoint_id, rule, severity, st.message, st.fired_at, st.fired_at)
         st.pending_since = None
         if not st.firing:
@@ -343,7 +359,7 @@ class AlertEngine:
             return None
         st.firing, st.clear_since = False, None
         at = self.clock.time()
-        message = f"{st.message} - recovered after {duration_text(at - st.fired_at)}"
+        message = f"{st.fired_message} - recovered after {duration_text(at - st.fired_at)}"
         return AlertEvent(AlertKind.RECOVERED, endpoint_id, rule, st.severity, message, at, st.fired_at)
 
     @staticmethod

@@ -79,10 +79,6 @@ class Verdict:
     def rank(self) -> int:
         return severity_rank(self.severity)
 
-    @property
-    def ok(self) -> bool:
-        return self.severity in ("ok", "info")
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

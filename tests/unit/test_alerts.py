@@ -132,9 +132,13 @@ def test_verdict_rule_takes_the_verdicts_severity_and_text() -> None:
     clock.advance_sync(30)
     ev = eng.tick()
     assert ev[0].message == "my-ep: crash-looping (3 unhealthy, 0 running)" and ev[0].severity == "critical"
+    worse = Verdict("bad_release", "critical", "bad release (new workers unhealthy, 2 outdated serving)")
+    assert eng.observe("e", verdict=worse) == []  # the same incident, now better named
+    assert eng.active("e")[0].message == "my-ep: bad release (new workers unhealthy, 2 outdated serving)"
     # no answer says nothing new about the crash loop: the alert neither repeats nor recovers
     assert eng.observe("e", verdict=Verdict("no_answer", "warn", "no answer")) == []
-    assert kinds(eng.observe("e", verdict=Verdict("ok", "ok", "ok"))) == [("recovered", "verdict")]
+    rec = eng.observe("e", verdict=Verdict("ok", "ok", "ok"))
+    assert kinds(rec) == [("recovered", "verdict")] and rec[0].message.startswith("my-ep: crash-looping")
     assert eng.observe("e", verdict=Verdict("rate_limited", "info", "rate limited")) == []
 
 
@@ -152,6 +156,8 @@ def test_per_endpoint_overrides_and_disabled_rules() -> None:
     assert kinds(eng.observe("id3", health=health(500))) == [("fired", "queue")]
     off = AlertEngine(AlertRules(enabled=False, queue_for=0), FakeClock())
     assert off.observe("e", health=health(10_000)) == []
+    off.rules = AlertRules(queue_for=0)  # a reloaded config applies at once
+    assert kinds(off.observe("e", health=health(10_000))) == [("fired", "queue")]
 
 
 def test_config_is_checked() -> None:
