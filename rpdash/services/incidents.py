@@ -81,8 +81,12 @@ class Incidents:
     ) -> IncidentUpdate:
         """A health poller's event, with what else is known of the endpoint (the worker
         list, its settings, its recent job records, the account's cap): see
-        :func:`rpdash.services.verdict.judge`."""
+        :func:`rpdash.services.verdict.judge`. With ``account_cap`` but no
+        ``workers_elsewhere``, the workers of the other endpoints watched here are counted
+        (a lower bound: endpoints rpdash does not watch count too)."""
         ep = event.endpoint_id
+        if account_cap is not None and workers_elsewhere is None:
+            workers_elsewhere = self.workers_elsewhere(ep)
         if name:
             self._names[ep] = name
         now = self.clock.time()
@@ -137,6 +141,16 @@ class Incidents:
 
     def verdict(self, endpoint_id: str) -> Verdict | None:
         return self.book.get(endpoint_id)
+
+    def workers_elsewhere(self, endpoint_id: str) -> int:
+        """Workers (running, idle, starting or throttled) the other watched endpoints hold,
+        by their last health: what they take of the account's worker cap."""
+        total = 0
+        for snap in self.board():
+            if snap.endpoint_id != endpoint_id and snap.health is not None:
+                w = snap.health.workers
+                total += w.running + w.idle + w.initializing + w.throttled
+        return total
 
     def worst(self) -> str:
         """The worst severity of the firing alerts (``ok`` when none)."""

@@ -90,3 +90,13 @@ def test_metrics_reach_the_alerts_and_the_board() -> None:
     assert inc.board()[0].metrics is m
     inc.forget("e1")
     assert inc.board() == [] and inc.verdict("e1") is None and inc.exit_code() == 0
+
+
+def test_account_cap_counts_the_other_watched_endpoints() -> None:
+    inc = Incidents(clock=FakeClock())
+    inc.on_health(ok(health(0, running=3, idle=1), ep="busy"))
+    inc.on_health(ok(health(0, initializing=1), ep="other"))
+    assert inc.workers_elsewhere("starved") == 5
+    update = inc.on_health(ok(health(4), ep="starved"), account_cap=5)
+    assert update.verdict.short_text == "account worker cap (5) used by other endpoints"
+    assert inc.on_health(ok(health(4), ep="starved"), account_cap=10).verdict.kind == "no_workers"
