@@ -304,12 +304,18 @@ class AlertEngine:
 
     # ------------------------------------------------------------------ rules
 
+    def thresholds(self, endpoint_id: str, name: str | None = None) -> AlertThresholds:
+        """The settings that apply to an endpoint (its overrides over the defaults)."""
+        key = (name, endpoint_id)
+        t = self._thresholds.get(key)
+        if t is None:
+            t = self._thresholds[key] = self.rules.for_endpoint(name, endpoint_id)
+        return t
+
     def _evaluate(self, endpoint_id: str, seen: _Seen) -> list[AlertEvent]:
         if not self.rules.enabled:
             return []
-        t = self._thresholds.get((seen.name, endpoint_id))
-        if t is None:
-            t = self._thresholds[(seen.name, endpoint_id)] = self.rules.for_endpoint(seen.name, endpoint_id)
+        t = self.thresholds(endpoint_id, seen.name)
         checks: dict[str, tuple[_Check, float]] = {
             "queue": (self._queue(seen, t), t.queue_for),
             "oldest_queued": (self._oldest(seen, t), 0.0),

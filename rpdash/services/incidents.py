@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from rpdash.core.clock import Clock, RealClock
-from rpdash.services.alerts import AlertEngine, AlertEvent, AlertKind, AlertRules
+from rpdash.services.alerts import AlertEngine, AlertEvent, AlertKind, AlertRules, oldest_queued_age
 from rpdash.services.events import ConnState, HealthEvent
 from rpdash.services.snapshots import EndpointSnapshot, SnapshotBoard
 from rpdash.services.verdict import Verdict, VerdictBook, judge, severity_rank
@@ -123,6 +123,20 @@ class Incidents:
                                      oldest_queued_s=oldest_queued_s)  # fmt: skip
         self._emit(events)
         return events
+
+    def on_jobs(self, endpoint_id: str, jobs: Iterable[Any], *, name: str | None = None) -> list[AlertEvent]:
+        """The endpoint's job records (the tracker's, or the history's recent ones): job
+        metrics over the rules' ``failure_window`` and the oldest queued job's wait, as
+        :meth:`on_metrics` takes them."""
+        from rpdash.services.metrics import compute_metrics
+
+        rows = list(jobs)
+        if name:
+            self._names[endpoint_id] = name
+        window = self.engine.thresholds(endpoint_id, self._names.get(endpoint_id)).failure_window
+        now = self.clock.time()
+        metrics = compute_metrics(rows, endpoint_id=endpoint_id, window_s=max(window, 1.0), now=now)
+        return self.on_metrics(endpoint_id, metrics, oldest_queued_s=oldest_queued_age(rows, now))
 
     def tick(self) -> list[AlertEvent]:
         """Re-check the alert hold times (call every few seconds)."""

@@ -100,3 +100,18 @@ def test_account_cap_counts_the_other_watched_endpoints() -> None:
     update = inc.on_health(ok(health(4), ep="starved"), account_cap=5)
     assert update.verdict.short_text == "account worker cap (5) used by other endpoints"
     assert inc.on_health(ok(health(4), ep="starved"), account_cap=10).verdict.kind == "no_workers"
+
+
+def test_job_records_give_failure_rate_and_queue_age() -> None:
+    from rpdash.core.models import JobStatus
+    from rpdash.core.records import JobRecord
+
+    clock = FakeClock()
+    now = clock.time()
+    inc = Incidents(rules_from_config({"min_jobs": 3, "failure_window": "10m", "oldest_queued_over": "5m"}), clock)
+    jobs = [JobRecord(f"f{i}", "e1", JobStatus.FAILED, submitted_at=now - 100, finished_at=now - 60) for i in range(3)]
+    jobs += [JobRecord("old", "e1", JobStatus.FAILED, submitted_at=now - 3000, finished_at=now - 2000),
+             JobRecord("q", "e1", JobStatus.IN_QUEUE, submitted_at=now - 400)]  # fmt: skip
+    events = inc.on_jobs("e1", jobs)
+    assert sorted(e.rule for e in events) == ["failure_rate", "oldest_queued"]
+    assert any("100% of 3 jobs failed in 10 min" in e.message for e in events)
