@@ -18,6 +18,9 @@ Why the shapes:
   small, written every few seconds and read as time ranges of one endpoint, which is the
   primary key's order; ``jobs_endpoint_finished`` serves the metrics window ("jobs of this
   endpoint that finished in the last hour") without scanning the history.
+- ``alerts`` (step 3) is an ordinary rowid table (the rowid orders events of the same
+  instant); ``alerts_recent`` and ``alerts_endpoint_recent`` serve "newest first", for all
+  endpoints or one, straight from the index.
 """
 
 from __future__ import annotations
@@ -93,6 +96,22 @@ MIGRATIONS: list[tuple[str, ...]] = [
         ) WITHOUT ROWID
         """,
         "CREATE INDEX jobs_endpoint_finished ON jobs(endpoint_id, finished_at)",
+    ),
+    # 3: alert history (fired / recovered events, for the alerts view)
+    (
+        """
+        CREATE TABLE alerts (
+            at           REAL NOT NULL,     -- epoch seconds of the event
+            endpoint_id  TEXT NOT NULL,
+            rule         TEXT NOT NULL,
+            kind         TEXT NOT NULL,     -- fired | recovered
+            severity     TEXT NOT NULL,
+            message      TEXT NOT NULL,
+            since        REAL               -- when the alert fired
+        )
+        """,
+        "CREATE INDEX alerts_recent ON alerts(at)",
+        "CREATE INDEX alerts_endpoint_recent ON alerts(endpoint_id, at)",
     ),
 ]
 

@@ -100,6 +100,28 @@ def test_missing_inputs_do_not_break_it() -> None:
     assert out[0].cause == "job_wait"
 
 
+def test_problem_states_say_the_numbers_are_old() -> None:
+    assert causes(diagnose(None, None, None, None, NOW, problem="key rejected")) == ["key_rejected"]
+    out = diagnose(health(3, running=1), None, info(), None, NOW, problem="unreachable")
+    assert out[0].cause == "no_answer" and "last good ones" in out[0].text
+    assert "rate_limited" in causes(diagnose(health(0), None, info(), None, NOW, problem="rate limited"))
+    assert "no_answer" not in causes(diagnose(health(0), None, info(), None, NOW, problem="ok"))
+
+
+def test_account_cap_bad_release_and_retry_storm() -> None:
+    out = diagnose(health(2), WorkerList([], {}), info(wmax=3), None, NOW, account_cap=5, workers_elsewhere=5)
+    f = next(f for f in out if f.cause == "account_cap")
+    assert "worker cap (5) is used" in f.text and f.data == {"cap": 5, "elsewhere": 5}
+    assert "no_workers" not in causes(out)
+    ws = [worker("UNHEALTHY"), worker("RUNNING", is_stale=True)]
+    f = next(f for f in diagnose(health(1), ws, info(), None, NOW) if f.cause == "bad_release")
+    assert f.severity == "error" and "1 new worker unhealthy while 1 outdated worker" in f.text
+    assert "bad_release" not in causes(diagnose(health(1), [worker("UNHEALTHY")], info(), None, NOW))
+    storm = [JobRecord("j-9", "e", JobStatus.IN_QUEUE, retries=5)]
+    f = next(f for f in diagnose(health(1), None, info(), None, NOW, jobs=storm) if f.cause == "retry_storm")
+    assert "re-run 5 times" in f.text and f.data["retries"] == 5
+
+
 # ------------------------------------------------------------------ result expiry
 
 
