@@ -199,6 +199,10 @@ class Relay:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v2"
 
+    @property
+    def is_up(self) -> bool:
+        return self._listener is not None
+
     def up(self) -> Relay:
         ls = socket.socket()
         ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
