@@ -369,7 +369,7 @@ async def test_row8_escapes_in_output_error_and_ids_render_inert(rsim, tmp_path)
         await wait_for(pilot, lambda: "pwned" in text_of(body), what="output shown")
         no_escapes(text_of(body))
         # an error and an id carrying escapes, as the API might send them
-        job2 = await submit_json(app, pilot, {"mock_delay": 0.5})
+        job2 = await submit_json(app, pilot, {"mock_delay": 30})  # still live when the mutator is set
         rsim.set_mutator(lambda ep, op, p: {**p, "status": "FAILED", "error": "bad " + EVIL,
                                             "workerId": EVIL}
                          if op in ("status", "status-sync") and isinstance(p, dict) else None)

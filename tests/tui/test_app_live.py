@@ -151,7 +151,9 @@ async def test_purge_with_typed_name_reports_removed(tui_sim, settings_for):
             tui_sim.call(lambda: tui_sim.engine.submit("mock", {"input": {"mock_delay": 60}}))
         health = dash.query_one(HealthTable)
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: (health.queue_size("mock") or 0) >= 4,
+        # 4 once the one worker took a job; it stays 4 while that job runs (60 s), so the
+        # dialog's live count cannot race a pickup
+        await wait_for(pilot, lambda: health.queue_size("mock") == 4, timeout=40,
                        what="the queue in the health pane")
         queued = health.queue_size("mock")
         await pilot.press("alt+1", "ctrl+d")
