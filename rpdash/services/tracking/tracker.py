@@ -19,6 +19,7 @@ from rpdash.core.models import Health, Job, JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.services.events import Sink
 from rpdash.services.health import sleep_or_wake
+from rpdash.services.tracking import quirks
 from rpdash.services.tracking.book import EXPIRED_MESSAGE, PURGED_MESSAGE, JobBook
 from rpdash.services.tracking.failures import poll_failed
 from rpdash.services.tracking.lanes import (
@@ -284,8 +285,9 @@ class JobTracker:
         lane = self._lanes.get(endpoint_id)
         if lane is not None:
             lane.purged_at = self.clock.now()
-            for j in lane.order:  # a 404 now means purged, not "not visible yet"
-                j.fresh_until = 0.0
+            for j in self._jobs.values():  # a 404 now means purged, not "not visible yet"
+                if j.lane is lane:
+                    j.fresh_until = 0.0
 
     # ================================================================== for the parts
 
@@ -375,14 +377,22 @@ class JobTracker:
         lane = j.lane
         lane.rl_fails = 0
         j.fails = 0
+        since_last = None if j.last_poll is None else t0 - j.last_poll
         j.last_poll = t0
         old = self.book.records.get(j.job_id)
-        new = self.book.apply(j.job_id, job)
+        if quirks.stuck_after_completion(old, job, since_last, quirks.confirm_gap(self.interval)):
+            new = self.book.change(j.job_id, **quirks.stuck_changes(job, self.clock.time()))
+        else:
+            new = self.book.apply(j.job_id, job)
         rec = new or old
         if rec is None:
             return
         if new is not None and (old is None or new.status != old.status):
             j.since = now
+        if new is not None and quirks.is_rerun(old, new):
+            self.positions.requeued(j)  # back in the queue, at a place nobody tells
+        elif new is not None and quirks.restarted(old, new):
+            j.started, j.start_est, j.start_exact = False, None, False
         status = rec.status
         if rec.terminal:
             self.stats.finished += 1
