@@ -19,7 +19,6 @@ from rpdash.core.models import Health, Job, JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.services.events import Sink
 from rpdash.services.health import sleep_or_wake
-from rpdash.services.tracking import quirks
 from rpdash.services.tracking.book import EXPIRED_MESSAGE, PURGED_MESSAGE, JobBook
 from rpdash.services.tracking.failures import poll_failed
 from rpdash.services.tracking.lanes import (
@@ -30,6 +29,13 @@ from rpdash.services.tracking.lanes import (
     start_from_record,
 )
 from rpdash.services.tracking.positions import FifoPositions, QueuePositions
+from rpdash.services.tracking.quirks import (
+    confirm_gap,
+    is_rerun,
+    restarted,
+    stuck_after_completion,
+    stuck_changes,
+)
 from rpdash.services.tracking.scheduler import Scheduler
 from rpdash.services.tracking.selected import SelectedJobFollower
 
@@ -37,7 +43,10 @@ _KEEP: Any = object()  # track(owner=...) default: leave the owner as it is
 
 
 class JobTracker:
-    """Refreshes the live jobs' records (see the package docstring for the scheduler)."""
+    """Refreshes the live jobs' records (see the package docstring for the scheduler).
+
+    ``positions`` is the queue-position strategy: ``FifoPositions()`` (the default) or
+    ``UnorderedPositions()`` for endpoints whose workers pick jobs in no known order."""
 
     def __init__(
         self,
@@ -380,8 +389,8 @@ class JobTracker:
         since_last = None if j.last_poll is None else t0 - j.last_poll
         j.last_poll = t0
         old = self.book.records.get(j.job_id)
-        if quirks.stuck_after_completion(old, job, since_last, quirks.confirm_gap(self.interval)):
-            new = self.book.change(j.job_id, **quirks.stuck_changes(job, self.clock.time()))
+        if stuck_after_completion(old, job, since_last, confirm_gap(self.interval)):
+            new = self.book.change(j.job_id, **stuck_changes(job, self.clock.time()))
         else:
             new = self.book.apply(j.job_id, job)
         rec = new or old
@@ -389,9 +398,9 @@ class JobTracker:
             return
         if new is not None and (old is None or new.status != old.status):
             j.since = now
-        if new is not None and quirks.is_rerun(old, new):
+        if new is not None and is_rerun(old, new):
             self.positions.requeued(j)  # back in the queue, at a place nobody tells
-        elif new is not None and quirks.restarted(old, new):
+        elif new is not None and restarted(old, new):
             j.started, j.start_est, j.start_exact = False, None, False
         status = rec.status
         if rec.terminal:
