@@ -31,6 +31,10 @@ class JobRecord:
     worker_id: str | None = None
     #: True when RunPod no longer has the job (404 after retention or ttl)
     expired: bool = False
+    #: True when RunPod kept saying IN_PROGRESS after the job had finished (its
+    #: ``executionTime`` and final ``output`` were set and did not change): rpdash treats it
+    #: as COMPLETED (runpod-python's progress thread racing the completion)
+    stuck_progress: bool = False
     #: number of stream chunks stored for this job
     chunk_count: int = 0
     extra: dict[str, Any] = field(default_factory=dict)

@@ -19,6 +19,13 @@ Why it is built this way:
   reads again after a backoff. Because the server drains, the new reader starts exactly after
   the last chunk handed out: nothing twice, nothing skipped (a batch lost *inside* a dropped
   HTTP response is the server's to redeliver; the store ignores a re-sent seq).
+- **The tail.** Chunks can come in the same reply as the terminal status, or after it
+  (runpod-api.md 6.5), and a reader that stops at the first terminal status loses those. So
+  after the client's stream ends the follower keeps reading ``/stream`` (one batch at a
+  time, holding at most ``TAIL_WAIT_MS``) until a reply with a terminal status brings an
+  empty batch: the runpod-python rule. Because ``/stream`` drains, nothing comes twice. A
+  chunk the platform split (over 1 MB) arrives as several chunks; how a split is marked is
+  not documented, so each is stored and shown as it came, once, in order.
 - **The end** (``StreamEnd``, the job as ``/status`` had it) updates the record with the final
   output or error, then emits ``JobsEvent`` + ``JobFinished`` + ``StreamEvent(done=True)``.
 """
@@ -42,6 +49,10 @@ from rpdash.services.tracking import EXPIRED_MESSAGE, JobBook
 log = logging.getLogger("rpdash.services.streams")
 
 DROPPED_MESSAGE = "stream dropped, resuming"
+#: the hold of a tail read: short, a finished job's stream has nothing left to wait for
+TAIL_WAIT_MS = 1_000
+#: tail reads that failed before the follower gives up on the tail (and says so)
+TAIL_TRIES = 3
 
 
 class StreamFollower:
@@ -179,6 +190,7 @@ class StreamFollower:
                     )
                     await self.clock.sleep(self._backoff(None, fails))
                     continue
+                await self._tail()
                 await self._end(end.job)
                 return
         finally:
@@ -216,6 +228,38 @@ class StreamFollower:
             if now() - self._buf_since >= every:
                 self._flush()
         return None
+
+    async def _tail(self) -> None:
+        """Read what comes with or after the terminal status, until a terminal reply with an
+        empty batch (see the module docstring)."""
+        fails = 0
+        while True:
+            try:
+                batch = await self.client.stream_once(
+                    self.endpoint_id, self.job_id, wait_ms=TAIL_WAIT_MS
+                )
+            except asyncio.CancelledError:
+                raise
+            except (NotImplementedError, NotFound, InvalidInput):
+                return  # a client that reads no single batch, or a job gone: no tail
+            except Exception as e:  # noqa: BLE001
+                fails += 1
+                if fails >= TAIL_TRIES:
+                    self.book.problem(
+                        f"end of the stream not read: {_one_line(e)}",
+                        key=f"stream-tail:{self.endpoint_id}",
+                    )
+                    return
+                await self.clock.sleep(self._backoff(e, fails))
+                continue
+            fails = 0
+            if not batch.stream:
+                return  # terminal and empty (or queued again by a retry: the end decides)
+            if not self._buf:
+                self._buf_since = self.clock.now()
+            self._buf.extend(c.output for c in batch.stream)
+            self.received += len(batch.stream)
+            self._flush()
 
     async def _flush_timer(self) -> None:
         """Flush a batch ``flush_every`` after its first chunk when the flow pauses (the

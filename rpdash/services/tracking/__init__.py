@@ -12,6 +12,9 @@ work is done. The tracker instead uses what the API tells for free. Its parts:
                and each endpoint's request budget; when a started job is expected to end.
 ``positions``  the queue-position inference, a swappable strategy (``QueuePositions``):
                FIFO lanes, health counts and probes (``FifoPositions``, the default).
+``unordered``  ``UnorderedPositions``: the strategy that assumes no pickup order at all.
+``quirks``     what the platform does that tracking must survive: re-runs (a status going
+               back to IN_QUEUE, ``retries``), a job stuck IN_PROGRESS after completion.
 ``selected``   the selected job, followed by one ``/status-sync`` long-poll at a time.
 ``failures``   what a failed status check means (429, 404, transient) and when to retry.
 ``tracker``    ``JobTracker``, the loop that wires them: public API, polls, answers.
@@ -30,8 +33,10 @@ What decides a job's next check:
 5. **On screen first.** A visible job is polled at least every ``interval`` while it runs
    (progress output), and visible jobs go first when more polls are due than slots.
 6. **The selected job** (``selected``) is not in the heap at all.
-7. **Safety net.** A queued job is still checked now and then, so a broken FIFO
-   assumption costs time, never a lost job.
+7. **Safety net.** A queued job is still checked now and then, and more often once the
+   order proves not FIFO, so a broken assumption costs time, never a lost job.
+8. **Platform quirks** (``quirks``): a re-run job is followed back through the queue; a
+   job stuck IN_PROGRESS after it completed is recognised and finished.
 
 Measured (tests/unit/test_services_tracker.py in simulated time; bench/polling_bench.py over
 HTTP against the simulator): 2,000 jobs of 1-2 s on 50 workers cost about 1.5 status
@@ -44,6 +49,7 @@ from rpdash.services.tracking.book import EXPIRED_MESSAGE, PURGED_MESSAGE, JobBo
 from rpdash.services.tracking.lanes import TrackerStats
 from rpdash.services.tracking.positions import FifoPositions, QueuePositions
 from rpdash.services.tracking.tracker import JobTracker
+from rpdash.services.tracking.unordered import UnorderedPositions
 
 __all__ = [
     "EXPIRED_MESSAGE",
@@ -53,5 +59,6 @@ __all__ = [
     "JobTracker",
     "QueuePositions",
     "TrackerStats",
+    "UnorderedPositions",
     "merge_job",
 ]

@@ -62,6 +62,8 @@ def merge_job(rec: JobRecord, job: Job, now_wall: float) -> JobRecord | None:
                     changes[k] = v
             if rec.progress is not None:
                 changes["progress"] = None
+        elif status is JobStatus.IN_QUEUE and rec.progress is not None:
+            changes["progress"] = None  # re-queued (a re-run): the old run's progress is moot
         if status is JobStatus.IN_PROGRESS and "output" in fields and job.output is not None:
             if job.output != rec.progress:
                 changes["progress"] = job.output

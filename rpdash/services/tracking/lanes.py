@@ -122,6 +122,8 @@ class Lane:
         self.blocked_until = 0.0
         self.rl_fails = 0
         self.purged_at: float | None = None
+        #: until when the lane distrusts its FIFO order (a job it thought started was queued)
+        self.disorder_until = -math.inf
 
     def index(self, j: TrackedJob) -> int:
         i = bisect.bisect_left(self.keys, j.key)

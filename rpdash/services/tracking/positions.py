@@ -36,8 +36,13 @@ finished in between, so a started job's check waits for the next sample. When th
 ``k`` of ``P`` running jobs finished, that share of our started jobs whose check is not due
 soon anyway (a job longer than usual) is checked now, the longest-running first.
 
-Safety net: a queued job is still checked now and then (``max(60 s, N / 2 s)``), so a FIFO
-assumption broken by some other cause costs time, never a lost job.
+Safety net and self-correction: a queued job is still checked now and then (``max(60 s,
+N / 2 s)``, never more than ``max_blind`` = 120 s apart), so a FIFO assumption broken by
+some other cause costs time, never a lost job. When the order proves wrong (a job the lane
+thought started answers IN_QUEUE: workers pick in batches or at random), the lane's queued
+jobs are checked at least every ``max_step`` for the next ``disorder_memory`` seconds, so
+a finish is then shown at most about ``max_step`` after it happens. A job re-run by the
+platform (back in the queue after running) leaves the lane: its new place is unknown.
 """
 
 from __future__ import annotations
@@ -100,6 +105,10 @@ class QueuePositions(Protocol):
     def observed(self, j: TrackedJob, rec: JobRecord, t0: float, now: float, probe: bool) -> None:
         """A status answer (asked at ``t0``) was merged into ``rec``: learn from it."""
 
+    def requeued(self, j: TrackedJob) -> None:
+        """The platform put a started job back in the queue (a re-run after a worker died):
+        its place in the queue is unknown from now on."""
+
     def defer(self, j: TrackedJob, now: float) -> bool:
         """True to skip a due check now (the strategy rescheduled it)."""
 
@@ -111,10 +120,20 @@ class QueuePositions(Protocol):
 
 
 class FifoPositions:
-    """Today's inference: our jobs of one endpoint start in FIFO order (module docstring)."""
+    """Our jobs of one endpoint start in FIFO order (module docstring).
+
+    Self-correcting when the order is not FIFO after all: a job the lane thought started
+    that answers IN_QUEUE is *disorder*; for ``disorder_memory`` seconds after that, every
+    queued job of the lane is checked at least every ``max_step`` (as if nothing were known
+    of the order), and any queued job is checked at least every ``max_blind`` seconds in
+    any case."""
 
     host: TrackerHost
     sched: Scheduler
+
+    def __init__(self, *, max_blind: float = 120.0, disorder_memory: float = 300.0) -> None:
+        self.max_blind = max_blind
+        self.disorder_memory = disorder_memory
 
     def bind(self, host: TrackerHost) -> None:
         self.host = host
@@ -127,6 +146,10 @@ class FifoPositions:
     def remove(self, j: TrackedJob) -> None:
         if j.ordered:
             j.lane.remove(j)
+
+    def requeued(self, j: TrackedJob) -> None:
+        self.remove(j)  # it would roll the lane's frontier back for nothing
+        j.ordered = False
 
     def due(
         self, j: TrackedJob, rec: JobRecord, now: float, *, first: bool, visible: bool
@@ -142,7 +165,10 @@ class FifoPositions:
             return due
         # queued, behind the frontier: the lane's health / probe will tell
         n = len(j.lane.order)
-        due = (last if last is not None else j.tracked_at) + max(60.0, n / 2.0)
+        blind = min(max(60.0, n / 2.0), self.max_blind)
+        if j.lane.disorder_until > now:
+            blind = min(blind, sched.max_step)
+        due = (last if last is not None else j.tracked_at) + blind
         if visible:
             cap = self.host.interval * (5 if self._health_fresh(j.lane, now) else 2.5)
             due = min(due, (last if last is not None else now) + cap)
@@ -165,10 +191,20 @@ class FifoPositions:
                 f = lane.frontier()
                 if idx < f:  # the lane thought the queue had got past it
                     lane.started_key = lane.order[idx - 1].key if idx > 0 else None
+                    self._disorder(lane, now)
                 if idx <= f:
                     lane.queue_evidence_at = t0
             if probe:
                 self._probe_result(lane, j, False, lane.probe_at_frontier)
+
+    def _disorder(self, lane: Lane, now: float) -> None:
+        """The queue is not FIFO: check the lane's queued jobs without trusting the order."""
+        fresh = lane.disorder_until <= now
+        lane.disorder_until = now + self.disorder_memory
+        if fresh:
+            for other in lane.order:
+                if not other.started and not other.in_flight:
+                    self.sched.reschedule(other, now, earlier_only=True)
 
     def note_health(self, lane: Lane, health: Health) -> None:
         now = self.host.clock.now()

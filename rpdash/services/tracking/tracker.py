@@ -29,6 +29,13 @@ from rpdash.services.tracking.lanes import (
     start_from_record,
 )
 from rpdash.services.tracking.positions import FifoPositions, QueuePositions
+from rpdash.services.tracking.quirks import (
+    confirm_gap,
+    is_rerun,
+    restarted,
+    stuck_after_completion,
+    stuck_changes,
+)
 from rpdash.services.tracking.scheduler import Scheduler
 from rpdash.services.tracking.selected import SelectedJobFollower
 
@@ -36,7 +43,10 @@ _KEEP: Any = object()  # track(owner=...) default: leave the owner as it is
 
 
 class JobTracker:
-    """Refreshes the live jobs' records (see the package docstring for the scheduler)."""
+    """Refreshes the live jobs' records (see the package docstring for the scheduler).
+
+    ``positions`` is the queue-position strategy: ``FifoPositions()`` (the default) or
+    ``UnorderedPositions()`` for endpoints whose workers pick jobs in no known order."""
 
     def __init__(
         self,
@@ -284,8 +294,9 @@ class JobTracker:
         lane = self._lanes.get(endpoint_id)
         if lane is not None:
             lane.purged_at = self.clock.now()
-            for j in lane.order:  # a 404 now means purged, not "not visible yet"
-                j.fresh_until = 0.0
+            for j in self._jobs.values():  # a 404 now means purged, not "not visible yet"
+                if j.lane is lane:
+                    j.fresh_until = 0.0
 
     # ================================================================== for the parts
 
@@ -375,14 +386,22 @@ class JobTracker:
         lane = j.lane
         lane.rl_fails = 0
         j.fails = 0
+        since_last = None if j.last_poll is None else t0 - j.last_poll
         j.last_poll = t0
         old = self.book.records.get(j.job_id)
-        new = self.book.apply(j.job_id, job)
+        if stuck_after_completion(old, job, since_last, confirm_gap(self.interval)):
+            new = self.book.change(j.job_id, **stuck_changes(job, self.clock.time()))
+        else:
+            new = self.book.apply(j.job_id, job)
         rec = new or old
         if rec is None:
             return
         if new is not None and (old is None or new.status != old.status):
             j.since = now
+        if new is not None and is_rerun(old, new):
+            self.positions.requeued(j)  # back in the queue, at a place nobody tells
+        elif new is not None and restarted(old, new):
+            j.started, j.start_est, j.start_exact = False, None, False
         status = rec.status
         if rec.terminal:
             self.stats.finished += 1
