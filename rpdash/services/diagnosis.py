@@ -31,8 +31,9 @@ With more context (all optional) it also reads:
   ``workers_elsewhere``): no worker starting because the cap is used elsewhere;
 - a bad release: new workers unhealthy while outdated ones still serve the old release;
 - recent job records (``jobs``): a job re-run again and again (``retries``, a worker dying
-  on it) and a job flagged as stuck IN_PROGRESS after it finished (``stuck`` or
-  ``stuck_in_progress`` attribute, or ``extra["stuck"]``; all optional).
+  on it) and a job flagged as stuck IN_PROGRESS after it finished (the tracker's
+  ``JobRecord.stuck_progress``, which it sets while showing the job COMPLETED; ``stuck`` /
+  ``stuck_in_progress`` attributes or ``extra["stuck"]`` from other sources; all optional).
 
 Inputs may be missing (None): each check uses what it has. Findings carry the numbers
 they were built from in ``data`` (for short texts such as the verdict's).
@@ -371,9 +372,10 @@ def _job_findings(jobs: Iterable[Any], now: float) -> list[Finding]:
         if retries >= RETRY_STORM_MIN and (worst is None or retries > worst[0]):
             worst = (retries, job_id)
         extra = getattr(j, "extra", None)
+        recognised = bool(getattr(j, "stuck_progress", False))  # finished, shown COMPLETED
         flagged = (getattr(j, "stuck", False) or getattr(j, "stuck_in_progress", False)
                    or (isinstance(extra, dict) and extra.get("stuck")))  # fmt: skip
-        if flagged and status is JobStatus.IN_PROGRESS:
+        if recognised or (flagged and status is JobStatus.IN_PROGRESS):
             stuck.append(job_id)
     out: list[Finding] = []
     if worst is not None:

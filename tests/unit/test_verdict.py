@@ -79,6 +79,9 @@ def test_stuck_in_progress_flag() -> None:
     assert (v.kind, v.short_text) == ("stuck_job", "stuck job (job-s IN_PROGRESS after finishing)")
     flagged = SimpleNamespace(job_id="job-t", status=JobStatus.IN_PROGRESS, stuck_in_progress=True)
     assert judge(health(0), None, info(), now=NOW, jobs=[flagged]).kind == "stuck_job"
+    # the tracker's own flag: the job is shown COMPLETED, the endpoint still says why
+    seen = JobRecord("job-u", "e", JobStatus.COMPLETED, stuck_progress=True, finished_at=NOW - 5)
+    assert judge(health(0), None, info(), now=NOW, jobs=[seen]).kind == "stuck_job"
 
 
 def test_bad_release_beats_crash_loop() -> None:
