@@ -74,6 +74,7 @@ Choices where runpod-api.md says [unconfirmed] (or where the docs disagree)
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import random
@@ -86,12 +87,15 @@ from rpdash.sim.events import EventLoop
 from rpdash.sim.jobs import JobRequests
 from rpdash.sim.limits import RateLimiter
 from rpdash.sim.model import (
-    CANCELLED, COMPLETED, CRASH_ERROR, FAILED, IN_PROGRESS, IN_QUEUE, SIM_IMAGE, TERMINAL,
+    ACCOUNT_MAX_WORKERS_DEFAULT, CANCELLED, COMPLETED, CRASH_ERROR, FAILED, IN_PROGRESS, IN_QUEUE, SIM_IMAGE, TERMINAL,
     TIMED_OUT, EndpointConfig, SimEndpoint, SimJob, SimWorker, TrafficSpec,
 )  # fmt: skip
+from rpdash.sim.incidents import Incidents
 from rpdash.sim.pool import WorkerPool
 from rpdash.sim.queue import JobQueue
+from rpdash.sim.releases import Releases
 from rpdash.sim.retention import Retention
+from rpdash.sim.webhooks import Webhooks
 
 __all__ = [
     "CANCELLED", "COMPLETED", "CRASH_ERROR", "FAILED", "IN_PROGRESS", "IN_QUEUE", "SIM_IMAGE",
@@ -100,13 +104,21 @@ __all__ = [
 ]  # fmt: skip
 
 
-class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool):
-    """The simulated data plane: the facade over the event loop, the job queue, retention
-    and the worker pool. Use it from one thread (the server's loop thread)."""
+class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool, Incidents, Releases,
+             Webhooks):  # fmt: skip
+    """The simulated data plane: the facade over the event loop, the job queue, retention,
+    the worker pool and its scaler, incidents, releases and webhooks. Use it from one
+    thread (the server's loop thread)."""
 
     def __init__(self, clock: Clock | None = None, seed: int = 0, *, rate_limits: bool = True,
-                 strict_policy: bool = True) -> None:  # fmt: skip
+                 strict_policy: bool = True,
+                 account_max_workers: int = ACCOUNT_MAX_WORKERS_DEFAULT) -> None:  # fmt: skip
         super().__init__(clock)
+        #: workers (every endpoint, every state but unhealthy) the account may run at once
+        self.account_max_workers = account_max_workers
+        self._cap_blocked: set[str] = set()
+        self._rng_pickup = random.Random(f"{seed}:pickup")
+        self._webhook_tasks: set[asyncio.Task[Any]] = set()
         self.seed = seed
         self.strict_policy = strict_policy
         self._rng_ids = random.Random(f"{seed}:ids")
@@ -145,8 +157,9 @@ class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool):
             self.remove_endpoint(cfg.id)
         ep = SimEndpoint(replace(cfg, defaults=dict(cfg.defaults)), self.now())
         self._eps[cfg.id] = ep
-        for _ in range(cfg.workers_min):
+        for _ in range(min(cfg.workers_min, max(0, self._account_room()))):
             self._spawn(ep, warm=cfg.prewarm)
+        self._arm_idle_check(ep)
 
     def update_endpoint(self, endpoint_id: str, **changes: Any) -> EndpointConfig:
         """Change an endpoint's settings in place (jobs and workers stay)."""
@@ -170,8 +183,12 @@ class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool):
             w.removed = True
             w.gen += 1
         ep.workers.clear()
-        self.cancel_event(ep.dispatch_ev)
+        for ev in (ep.dispatch_ev, ep.scale_ev, ep.idle_ev):
+            self.cancel_event(ev)
         self._wake_logs(ep)
+        self._cap_blocked.discard(endpoint_id)
+        if self._cap_blocked:
+            self._rescale_blocked()
 
     def endpoint(self, endpoint_id: str) -> SimEndpoint:
         ep = self._eps.get(endpoint_id)
