@@ -25,6 +25,7 @@ class AdminRoutes(RequestHelpers):
     control: ControlPlane
     scenario: str
     requests: int
+    neutral_404: bool
 
 
     async def _admin(self, scope: dict[str, Any], receive: Any, send: Any, path: str) -> None:
@@ -123,9 +124,12 @@ class AdminRoutes(RequestHelpers):
                 return engine.limiter.snapshot()
         elif head == "control" and len(parts) == 1:
             if method in ("POST", "PUT"):
-                return self.control.configure(body)
+                body = dict(body)
+                if "neutral_404" in body:
+                    self.neutral_404 = bool(body.pop("neutral_404"))
+                return {**self.control.configure(body), "neutral_404": self.neutral_404}
             if method == "GET":
-                return self.control.snapshot()
+                return {**self.control.snapshot(), "neutral_404": self.neutral_404}
         elif head == "stats" and len(parts) == 1 and method == "GET":
             return {**engine.stats(), "requests": self.requests, "faults_injected": faults.injected}
         raise _HttpError(404, f"no admin route {method} /_sim/{'/'.join(parts)}")

@@ -93,5 +93,6 @@ class Webhooks:
     def _webhook_done(self, job: SimJob, url: str, body: dict[str, Any], n: int,
                       entry: dict[str, Any], status: int | None) -> None:  # fmt: skip
         entry["status"] = status
-        if status != 200 and n <= WEBHOOK_RETRIES:
-            self.schedule(WEBHOOK_RETRY_GAP_S, self._webhook_attempt, job, url, body, n + 1)
+        if status != 200 and n <= WEBHOOK_RETRIES:  # 10 s after the failed attempt began
+            when = max(self.now(), entry["at"] + WEBHOOK_RETRY_GAP_S)
+            self.schedule_at(when, self._webhook_attempt, job, url, body, n + 1)
