@@ -80,7 +80,8 @@ class AdminRoutes(RequestHelpers):
                 name = body.get("name")
                 if not isinstance(name, str):
                     raise _HttpError(400, 'give {"name": "<scenario>"}')
-                apply_scenario(engine, faults, name, rate_limits=body.get("rate_limits"))
+                apply_scenario(engine, faults, name, rate_limits=body.get("rate_limits"),
+                               pickup=body.get("pickup"))  # fmt: skip
                 self.scenario = name
                 return self._scenario_info()
         elif head == "endpoints":

@@ -26,7 +26,21 @@ firehose          ``firehose`` (2..20 workers x 2 slots, ~8 jobs/s of 0.2-3 s) a
                   ``firehose-stream`` (~1 job/s of fast tokens): a busy account.
 idle5             ``idle-1`` .. ``idle-5``: five endpoints with one warm worker each and no
                   traffic at all (the idle-cost benchmark, bench/idle_bench.py).
+crashloop         ``broken``: every worker fails its start-up checks; jobs stay IN_QUEUE,
+                  workers UNHEALTHY, max workers halved; ``mock`` stays healthy.
+retry-storm       ``oom``: a quarter of the jobs kill their worker and run again; one preloaded
+                  job kills every worker it meets (it loops until its TTL).
+gpu-shortage      ``sdxl``: no capacity for the first 120 s (workers THROTTLED, unplaced).
+stuck-progress    ``render``: progress-reporting jobs, 30 % left IN_PROGRESS by a late update.
+bad-release       ``api`` (2 warm workers): a bad release at 30 s crash-loops its new
+                  workers; the outdated ones keep serving.
+worker-cap        ``cap-a``, ``cap-b``: both busy, max 4 each, sharing an account cap of 5.
 ================  ==========================================================================
+
+Every scenario has a one-line ``description`` (``scenario_catalog()``) and an account
+worker cap (``account_max_workers``: RunPod's default 5, or a higher balance tier where its
+endpoints need more). ``apply_scenario(..., pickup=...)`` sets every endpoint's pickup
+order (``pickup_orders()``).
 """
 
 from __future__ import annotations

@@ -226,3 +226,38 @@ def test_neutral_404_gives_unknown_job_and_unknown_endpoint_the_same_body() -> N
     assert [code for code, _ in out] == [404] * 6
     assert [b["error"] for _, b in out[:2]] == ["job nope-u1 not found", "endpoint nope not found"]
     assert [b for _, b in out[3:]] == [{"error": "not found"}] * 3
+
+
+def test_webhook_reaches_a_loopback_receiver_over_http() -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from rpdash.sim.server import SimServer
+
+    got: list[dict[str, Any]] = []
+    arrived = threading.Event()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            got.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(200)
+            self.end_headers()
+            arrived.set()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    rx = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=rx.serve_forever, daemon=True).start()
+    try:
+        with SimServer(clock=FakeClock(), api_key=None) as sim:
+            url = f"http://127.0.0.1:{rx.server_address[1]}/done"
+            job = sim.call(sim.engine.submit, "mock", {"input": {"mock_return": 7}, "webhook": url})
+            sim.advance(2)
+            assert arrived.wait(10)
+            sim.advance(30)  # a 200 answer: no retry
+    finally:
+        rx.shutdown()
+    assert len(got) == 1 and got[0]["id"] == job.id
+    assert got[0]["status"] == "COMPLETED" and got[0]["output"] == 7
