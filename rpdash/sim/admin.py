@@ -18,7 +18,10 @@ from rpdash.sim.scenarios import apply_scenario, scenario_names
 
 class AdminRoutes(RequestHelpers):
     """``/_sim/faults``, ``/_sim/scenario``, ``/_sim/endpoints...``, ``/_sim/rate-limits``,
-    ``/_sim/control``, ``/_sim/stats``."""
+    ``/_sim/control``, ``/_sim/stats``; POST ``/_sim/endpoints/{id}/release``
+    ``{"bad", "note"}`` publishes a release, POST ``/_sim/endpoints/{id}/capacity``
+    ``{"short_for": s | null}`` starts or ends a GPU shortage. An endpoint's info carries its config, health,
+    release version and the platform's notices (crash-loop and idle cut-backs)."""
 
     engine: Engine
     faults: Faults
@@ -102,6 +105,14 @@ class AdminRoutes(RequestHelpers):
                     engine.endpoint(eid)
                     engine.remove_endpoint(eid)
                     return {"removed": eid}
+            elif len(parts) == 3 and method == "POST" and parts[2] in ("release", "capacity"):
+                eid = parts[1]
+                if parts[2] == "release":
+                    engine.release(eid, bad=bool(body.get("bad")), note=str(body.get("note", "")))
+                else:
+                    short = body.get("short_for")
+                    engine.set_capacity(eid, None if short is None else float(short))
+                return self._endpoint_info(eid)
             elif len(parts) == 3 and method == "GET":
                 eid = parts[1]
                 if parts[2] == "workers":
@@ -145,4 +156,5 @@ class AdminRoutes(RequestHelpers):
 
     def _endpoint_info(self, endpoint_id: str) -> dict[str, Any]:
         ep = self.engine.endpoint(endpoint_id)
-        return {"config": dataclasses.asdict(ep.cfg), "health": self.engine.health(endpoint_id)}
+        return {"config": dataclasses.asdict(ep.cfg), "health": self.engine.health(endpoint_id),
+                "version": ep.version, "notices": list(ep.notices)}  # fmt: skip

@@ -146,6 +146,8 @@ class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool, Incidents,
         """Stop the timer and wake every long poll (they answer with what they have)."""
         self._closed = True
         self.stop_timer()
+        for task in list(self._webhook_tasks):
+            task.cancel()
         for ep in self._eps.values():
             for job in ep.jobs.values():
                 self._notify(job)

@@ -70,6 +70,7 @@ class Incidents:
         job.retries += 1
         ep.retried += 1
         job.output = MISSING
+        job.had_progress = False
         job.started_at = job.run_at = None
         job.worker = None
         job.worker_id = None

@@ -153,6 +153,8 @@ class JobRequests:
         job.worker_id = None
         job.steps = []
         job.step_i = 0
+        job.run_at = None
+        job.had_progress = False
         job.ttl_ev = self.schedule(job.ttl_s, self._on_ttl, job, job.attempt)
         self._enqueue(ep, job)
         return job

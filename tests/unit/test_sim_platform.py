@@ -261,3 +261,24 @@ def test_webhook_reaches_a_loopback_receiver_over_http() -> None:
         rx.shutdown()
     assert len(got) == 1 and got[0]["id"] == job.id
     assert got[0]["status"] == "COMPLETED" and got[0]["output"] == 7
+
+
+def test_admin_routes_publish_a_release_and_start_a_shortage() -> None:
+    import httpx
+
+    from rpdash.sim.app import create_app
+    from rpdash.sim.faults import Faults
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+        eng = make(cfg())
+        app = create_app(eng, Faults(0), None)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sim") as c:
+            cap = (await c.post("/_sim/endpoints/e/capacity", json={"short_for": None})).json()
+            rel = (await c.post("/_sim/endpoints/e/release", json={"bad": True})).json()
+        return rel, cap
+
+    rel, cap = asyncio.run(main())
+    assert cap["version"] == 1 and cap["health"]["workers"]["idle"] == 2
+    # the release's first new worker finds no GPU: throttled, the outdated two still idle
+    assert rel["version"] == 2 and rel["health"]["workers"] | {"ready": 0} == {
+        "idle": 2, "initializing": 0, "ready": 0, "running": 0, "throttled": 1, "unhealthy": 0}
