@@ -18,13 +18,17 @@ from rpdash.sim.scenarios import apply_scenario, scenario_names
 
 class AdminRoutes(RequestHelpers):
     """``/_sim/faults``, ``/_sim/scenario``, ``/_sim/endpoints...``, ``/_sim/rate-limits``,
-    ``/_sim/control``, ``/_sim/stats``."""
+    ``/_sim/control``, ``/_sim/stats``; POST ``/_sim/endpoints/{id}/release``
+    ``{"bad", "note"}`` publishes a release, POST ``/_sim/endpoints/{id}/capacity``
+    ``{"short_for": s | null}`` starts or ends a GPU shortage. An endpoint's info carries its config, health,
+    release version and the platform's notices (crash-loop and idle cut-backs)."""
 
     engine: Engine
     faults: Faults
     control: ControlPlane
     scenario: str
     requests: int
+    neutral_404: bool
 
 
     async def _admin(self, scope: dict[str, Any], receive: Any, send: Any, path: str) -> None:
@@ -79,7 +83,8 @@ class AdminRoutes(RequestHelpers):
                 name = body.get("name")
                 if not isinstance(name, str):
                     raise _HttpError(400, 'give {"name": "<scenario>"}')
-                apply_scenario(engine, faults, name, rate_limits=body.get("rate_limits"))
+                apply_scenario(engine, faults, name, rate_limits=body.get("rate_limits"),
+                               pickup=body.get("pickup"))  # fmt: skip
                 self.scenario = name
                 return self._scenario_info()
         elif head == "endpoints":
@@ -100,6 +105,14 @@ class AdminRoutes(RequestHelpers):
                     engine.endpoint(eid)
                     engine.remove_endpoint(eid)
                     return {"removed": eid}
+            elif len(parts) == 3 and method == "POST" and parts[2] in ("release", "capacity"):
+                eid = parts[1]
+                if parts[2] == "release":
+                    engine.release(eid, bad=bool(body.get("bad")), note=str(body.get("note", "")))
+                else:
+                    short = body.get("short_for")
+                    engine.set_capacity(eid, None if short is None else float(short))
+                return self._endpoint_info(eid)
             elif len(parts) == 3 and method == "GET":
                 eid = parts[1]
                 if parts[2] == "workers":
@@ -123,9 +136,12 @@ class AdminRoutes(RequestHelpers):
                 return engine.limiter.snapshot()
         elif head == "control" and len(parts) == 1:
             if method in ("POST", "PUT"):
-                return self.control.configure(body)
+                body = dict(body)
+                if "neutral_404" in body:
+                    self.neutral_404 = bool(body.pop("neutral_404"))
+                return {**self.control.configure(body), "neutral_404": self.neutral_404}
             if method == "GET":
-                return self.control.snapshot()
+                return {**self.control.snapshot(), "neutral_404": self.neutral_404}
         elif head == "stats" and len(parts) == 1 and method == "GET":
             return {**engine.stats(), "requests": self.requests, "faults_injected": faults.injected}
         raise _HttpError(404, f"no admin route {method} /_sim/{'/'.join(parts)}")
@@ -140,4 +156,5 @@ class AdminRoutes(RequestHelpers):
 
     def _endpoint_info(self, endpoint_id: str) -> dict[str, Any]:
         ep = self.engine.endpoint(endpoint_id)
-        return {"config": dataclasses.asdict(ep.cfg), "health": self.engine.health(endpoint_id)}
+        return {"config": dataclasses.asdict(ep.cfg), "health": self.engine.health(endpoint_id),
+                "version": ep.version, "notices": list(ep.notices)}  # fmt: skip

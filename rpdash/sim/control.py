@@ -10,6 +10,7 @@ URL (``http://127.0.0.1:PORT`` +)                   method  answer (runpod-api.m
 ``/v2/serverless``                                  GET     ``{"endpoints": [Endpoint...]}``
 ``/v2/serverless/{id}``                             GET     one Endpoint
 ``/v2/serverless/{id}/workers``                     GET     ``{workers, summary, endpointVersion}``
+``/v2/serverless/{id}/releases``                    GET     ``{endpointVersion, rollout, releases}``
 ``/v2/serverless/{id}/workers/{workerId}/logs``     GET     Server-Sent Events, data
                                                             ``{source, line, ts}``
 ``/graphql``                                        POST    ``{"data": {"myself": {"endpoints":
@@ -29,17 +30,30 @@ Choices where runpod-api.md says [unconfirmed] or says nothing
   One extra ``LOAD_BALANCER`` endpoint (``lb-gateway``, not on the data plane) is listed
   too, so pickers have something to filter out; ``ControlPlane.extra`` holds it.
 - Workers: ``status`` is the engine state in capitals (IDLE, INITIALIZING, RUNNING,
-  THROTTLED, UNHEALTHY); ``version`` is the endpoint version (``meta["version"]``, default 1)
-  and ``isStale`` is False; ``dataCenterId`` is picked from the endpoint's data centres by
-  the worker id; ``gpuTypeId`` is the first GPU pool.
+  THROTTLED, UNHEALTHY); ``version`` is the release the worker runs and ``isStale`` is
+  true when that is older than the endpoint's (rolling release, releases.py);
+  ``endpointVersion`` is the newest release (``meta["version"]`` overrides it).
+  ``gpuTypeId`` (the first GPU pool), ``dataCenterId`` (picked from the endpoint's data
+  centres by the worker id) and ``uptimeSeconds`` are null until the worker is placed on a
+  host (a THROTTLED worker waiting for capacity is not); ``startedAt`` is null until it
+  has started (became ready).
+- Releases: ``/v2/serverless/{id}/releases`` gives ``endpointVersion``, ``rollout``
+  ``{inProgress, workersOnLatest, workersTotal, percentOnLatest}`` and ``releases``
+  (newest first, ``{version, createdAt, image, note}``).
+- Scaling: ``scaling`` is the endpoint's scaler (``QUEUE_DELAY`` with ``queueDelay`` in
+  seconds, or ``REQUEST_COUNT`` with ``requestCount``, and then no ``idleTimeout``).
 - Logs: the event ``id`` is the engine's log sequence number (increasing over the whole
-  simulator, so ids of one worker are increasing but not consecutive). ``ts`` is RFC 3339
-  (UTC, milliseconds, ``Z``). Lines about a job are ``container`` lines in the JSON form a
-  deployed runpod-python worker prints (``{"requestId", "message", "level"}``); worker
-  lifecycle lines (pulling image, ready, throttled, idle stop, crash) are ``system``
-  lines ``"<LEVEL> <message>"``; the worker's start banner is a plain ``container`` line. Selection: with ``Last-Event-ID`` (header, or
-  ``lastEventId`` query) only lines after that id, ignoring ``since``/``tail``; otherwise
-  lines with ``ts >= since`` (when given), then the last ``tail`` of them (default 100,
+  simulator, so ids of one worker are increasing but not consecutive), or with the knob
+  ``log_event_ids="cursor"`` REST v2's documented form ``2026-06-01T12:05:04Z/000000000042``
+  (time, then the sequence number). ``Last-Event-ID`` (header, or ``lastEventId`` query)
+  takes either form back, or a bare RFC 3339 time (the spec types it as a date-time).
+  ``ts`` is RFC 3339 (UTC, milliseconds, ``Z``). Lines about a job are ``container``
+  lines in the JSON form a deployed runpod-python worker prints (``{"requestId",
+  "message", "level"}``); worker lifecycle lines (pulling image, ready, throttled, idle
+  stop, crash) are ``system`` lines ``"<LEVEL> <message>"``; the worker's start banner is a
+  plain ``container`` line. Selection, as documented (``Last-Event-ID`` > ``since`` >
+  ``tail``): with ``Last-Event-ID`` only lines after it; else with ``since`` the lines
+  with ``ts >= since`` (``tail`` ignored); else the last ``tail`` lines (default 100,
   0..5000, 0 = only new lines). ``source`` filters. The stream stays open and sends new
   lines as the worker writes them; when the worker is gone (idle stop, unhealthy removal,
   endpoint removed) the stream ends after its last line. A worker id that never had a line
@@ -55,7 +69,7 @@ Choices where runpod-api.md says [unconfirmed] or says nothing
   makes every REST v2 control call answer that HTTP status (404 = "REST v2 not available",
   to exercise a GraphQL fallback); ``graphql_enabled=False`` makes ``/graphql`` 404;
   ``drop_logs_after=N`` ends every log stream after N events (clients must resume with
-  ``Last-Event-ID``). Faults (faults.py) apply with operations ``serverless``,
+  ``Last-Event-ID``); ``log_event_ids`` ("seq" or "cursor", above). Faults (faults.py) apply with operations ``serverless``,
   ``workers``, ``logs``, ``graphql``: throttle -> 429, error -> 5xx; a ``drop`` on ``logs``
   ends the stream after half of the backlog.
 """
@@ -66,17 +80,15 @@ import asyncio
 import hmac
 import json
 import zlib
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from rpdash.sim.engine import SIM_IMAGE, Engine, SimEndpoint, SimError
-from rpdash.sim.http import Gate, _dumps, _until_disconnect
+from rpdash.sim.engine import SIM_IMAGE, Engine, SimError
+from rpdash.sim.control_logs import WorkerLogs, _Problem, rfc3339
+from rpdash.sim.http import Gate, _dumps
 from rpdash.sim.http import _send as _send_raw
 
 
-TAIL_DEFAULT = 100
-TAIL_MAX = 5000
 DATA_CENTERS = ("EU-RO-1", "US-TX-3", "EU-SE-1")
 _GPU_POOLS = {
     "mock": ["AMPERE_16", "ADA_24"],
@@ -110,33 +122,7 @@ async def _send(send: Any, status: int, body: bytes, ctype: tuple[bytes, bytes] 
     await _send_raw(send, status, body, headers, ctype[1])
 
 
-def rfc3339(ts: float) -> str:
-    """Epoch seconds as RFC 3339 UTC with milliseconds (``2026-08-01T12:00:00.123Z``)."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_rfc3339(text: str) -> float:
-    """RFC 3339 text to epoch seconds; ValueError when it is not a date-time with an offset."""
-    t = text.strip()
-    if t.endswith(("Z", "z")):
-        t = t[:-1] + "+00:00"
-    dt = datetime.fromisoformat(t)
-    if dt.tzinfo is None:
-        raise ValueError("no time zone offset")
-    return dt.timestamp()
-
-
-class _Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str,
-                 headers: list[tuple[bytes, bytes]] | None = None) -> None:  # fmt: skip
-        super().__init__(detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
-        self.headers = headers or []
-
-
-class ControlPlane:
+class ControlPlane(WorkerLogs):
     """Control-plane views of one engine. Runs on the server's loop thread."""
 
     def __init__(self, engine: Engine) -> None:
@@ -151,6 +137,9 @@ class ControlPlane:
         #: end each log stream after this many events (tests of Last-Event-ID resume)
         self.drop_logs_after: int | None = None
         self.log_streams_opened = 0
+        #: SSE event ids: "seq" (the engine's log sequence number) or "cursor" (REST v2's
+        #: documented ``<time>/<sequence>`` form; both are accepted back)
+        self.log_event_ids = "seq"
 
     # ------------------------------------------------------------------ shapes
 
@@ -172,15 +161,19 @@ class ControlPlane:
                     "allowedCudaVersions": [], "minCudaVersion": "12.1"},  # fmt: skip
             "workers": {"min": cfg.workers_min, "max": cfg.workers_max,
                         "idleTimeout": int(round(cfg.idle_timeout))},  # fmt: skip
-            "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
+            "scaling": ({"type": "REQUEST_COUNT", "requestCount": int(cfg.scaler_value)}
+                        if cfg.scaler_type == "REQUEST_COUNT"
+                        else {"type": "QUEUE_DELAY", "queueDelay": cfg.scaler_value}),
             "dataCenterIds": list(DATA_CENTERS[:2]),
             "networkVolumes": [],
             "timeout": cfg.execution_timeout_ms,
             "flashboot": "FLASHBOOT",
             "env": {},
-            "version": 1,
+            "version": ep.version,
             "createdAt": _CREATED,
         }
+        if cfg.scaler_type == "REQUEST_COUNT":  # omitted for REQUEST_COUNT (section 10.1)
+            del d["workers"]["idleTimeout"]
         d.update(self.meta.get(cfg.id, {}))
         return d
 
@@ -192,7 +185,7 @@ class ControlPlane:
         engine = self.engine
         ep = engine.endpoint(endpoint_id)
         info = self.endpoint_rest(endpoint_id)
-        version = info.get("version", 1)
+        version = info.get("version", ep.version)
         now, wall = engine.now(), engine.wall()
         pools = (info.get("gpu") or {}).get("pools") or ["AMPERE_16"]
         dcs = info.get("dataCenterIds") or list(DATA_CENTERS)
@@ -200,20 +193,32 @@ class ControlPlane:
         summary = {"running": 0, "idle": 0, "initializing": 0, "throttled": 0, "unhealthy": 0}
         for w in ep.workers.values():
             summary[w.state] = summary.get(w.state, 0) + 1
+            placed = w.placed_at is not None
             workers.append({
                 "id": w.id,
                 "status": w.state.upper(),
-                "isStale": False,
-                "version": version,
+                "isStale": w.version < ep.version,
+                "version": w.version,
                 "gpuCount": (info.get("gpu") or {}).get("count", 1),
                 "image": info.get("image", SIM_IMAGE),
-                "uptimeSeconds": int(now - w.created_at),
-                "gpuTypeId": pools[0],
-                "dataCenterId": dcs[zlib.crc32(w.id.encode()) % len(dcs)],
-                "startedAt": rfc3339(wall - (now - w.created_at)),
+                "uptimeSeconds": int(now - w.created_at) if placed else None,
+                "gpuTypeId": pools[0] if placed else None,
+                "dataCenterId": dcs[zlib.crc32(w.id.encode()) % len(dcs)] if placed else None,
+                "startedAt": rfc3339(wall - (now - w.ready_at)) if w.ready_at is not None else None,
             })  # fmt: skip
         summary["total"] = len(workers)
         return {"workers": workers, "summary": summary, "endpointVersion": version}
+
+    def releases_rest(self, endpoint_id: str) -> dict[str, Any]:
+        """``/v2/serverless/{id}/releases``: newest first, with the rollout's progress."""
+        engine = self.engine
+        ep = engine.endpoint(endpoint_id)
+        wall_of = engine.wall() - engine.now()
+        releases = [{"version": r["version"], "createdAt": rfc3339(wall_of + r["at"]),
+                     "image": SIM_IMAGE, "note": r.get("note", "")}  # fmt: skip
+                    for r in reversed(ep.releases)]
+        return {"endpointVersion": ep.version, "rollout": engine.rollout(endpoint_id),
+                "releases": releases}  # fmt: skip
 
     def endpoints_graphql(self) -> list[dict[str, Any]]:
         out = []
@@ -233,7 +238,7 @@ class ControlPlane:
                 "workersStandby": workers.get("min", 0),
                 "idleTimeout": workers.get("idleTimeout", 5),
                 "scalerType": scaling.get("type", "QUEUE_DELAY"),
-                "scalerValue": scaling.get("queueDelay", 4),
+                "scalerValue": scaling.get("queueDelay", scaling.get("requestCount", 4)),
                 "networkVolumeId": None,
                 "locations": ",".join(d.get("dataCenterIds") or []),
                 "version": d.get("version", 1),
@@ -243,31 +248,13 @@ class ControlPlane:
             })  # fmt: skip
         return out
 
-    @staticmethod
-    def sse_event(entry: dict[str, Any]) -> bytes:
-        """One log line as an SSE event (``id`` = the engine's log sequence number)."""
-        level = str(entry.get("level", "info")).upper()
-        if level == "WARNING":
-            level = "WARN"
-        if entry.get("source") == "container" and entry.get("jobId"):
-            line = json.dumps({"requestId": entry.get("jobId"), "message": entry["message"],
-                               "level": level})  # fmt: skip
-        elif entry.get("source") == "container":
-            line = entry["message"]  # printed by the worker process itself (plain print)
-        else:
-            line = f"{level} {entry['message']}"
-        data = _dumps({"source": entry.get("source", "system"), "line": line, "ts": rfc3339(entry["ts"])})
-        return b"id: %d\ndata: %s\n\n" % (entry["seq"], data)
-
-    # ------------------------------------------------------------------ HTTP
-
     async def handle_rest(self, app: Gate, scope: dict[str, Any], receive: Any, send: Any,
                           path: str) -> None:  # fmt: skip
         """``/v2/serverless[/...]``."""
         parts = [p for p in path[len("/v2/serverless"):].split("/") if p]
         op = "serverless"
-        if len(parts) == 2 and parts[1] == "workers":
-            op = "workers"
+        if len(parts) == 2 and parts[1] in ("workers", "releases"):
+            op = parts[1]
         elif len(parts) == 4 and parts[1] == "workers" and parts[3] == "logs":
             op = "logs"
         ep_key = parts[0] if parts else "*"
@@ -301,6 +288,8 @@ class ControlPlane:
                 await _send(send, 200, _dumps(extra if extra is not None else self.endpoint_rest(ep_id)))
             elif op == "workers":
                 await _send(send, 200, _dumps(self.workers_rest(ep_id)))
+            elif op == "releases":
+                await _send(send, 200, _dumps(self.releases_rest(ep_id)))
             elif op == "logs":
                 drop = decision is not None and decision.kind == "drop"
                 await self._logs(scope, receive, send, ep_id, parts[2], drop)
@@ -312,107 +301,6 @@ class ControlPlane:
         except SimError as exc:
             body = _dumps({"title": "Error", "status": exc.status, "detail": exc.message})
             await _send(send, exc.status, body, _PROBLEM)
-
-    def _select(self, scope: dict[str, Any], ep: SimEndpoint,
-                worker_id: str) -> tuple[list[dict[str, Any]], str | None, int]:  # fmt: skip
-        """The backlog to send, the source filter, and the newest line's seq now (lines
-        after it are live)."""
-        q = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
-        source = q.get("source", [None])[-1]
-        if source is not None and source not in ("container", "system"):
-            raise _Problem(400, "Bad Request", 'source must be "container" or "system"')
-        last_id: int | None = None
-        for name, value in scope["headers"]:
-            if name == b"last-event-id" and value.strip():
-                raw = value.decode("latin-1").strip()
-                break
-        else:
-            raw = q.get("lastEventId", [""])[-1].strip()
-        if raw:
-            try:
-                last_id = int(raw)
-            except ValueError:
-                raise _Problem(400, "Bad Request", "Last-Event-ID is not an event id of this stream") from None
-        w = ep.workers.get(worker_id)
-        lines = list(w.logs) if w is not None else [e for e in ep.logs if e["workerId"] == worker_id]
-        if w is None and not lines:
-            raise _Problem(404, "Not Found", f"worker {worker_id} not found")
-        horizon = lines[-1]["seq"] if lines else 0
-        if source is not None:
-            lines = [e for e in lines if e.get("source") == source]
-        if last_id is not None:
-            return [e for e in lines if e["seq"] > last_id], source, horizon
-        since = q.get("since", [None])[-1]
-        if since is not None:
-            try:
-                t = parse_rfc3339(since)
-            except ValueError:
-                raise _Problem(400, "Bad Request", "since must be an RFC 3339 date-time") from None
-            lines = [e for e in lines if e["ts"] >= t]
-        raw_tail = q.get("tail", [str(TAIL_DEFAULT)])[-1]
-        try:
-            tail = int(raw_tail)
-        except ValueError:
-            tail = -1
-        if not 0 <= tail <= TAIL_MAX:
-            raise _Problem(400, "Bad Request", f"tail must be an integer from 0 to {TAIL_MAX}")
-        return (lines[-tail:] if tail else []), source, horizon
-
-    async def _logs(self, scope: dict[str, Any], receive: Any, send: Any, ep_id: str,
-                    worker_id: str, drop: bool) -> None:  # fmt: skip
-        engine = self.engine
-        ep = engine.endpoint(ep_id)
-        backlog, source, last_seq = self._select(scope, ep, worker_id)
-        limit = self.drop_logs_after
-        if drop:
-            limit = len(backlog) // 2
-        self.log_streams_opened += 1
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
-        ]})  # fmt: skip
-        sent = 0
-        disc: asyncio.Future[Any] | None = None
-        try:
-            pending = backlog
-            while True:
-                out = []
-                for e in pending:
-                    if limit is not None and sent >= limit:
-                        break
-                    out.append(self.sse_event(e))
-                    sent += 1
-                    last_seq = max(last_seq, e["seq"])
-                if out:
-                    await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
-                if limit is not None and sent >= limit:
-                    break
-                w = ep.workers.get(worker_id)
-                if w is None or w.removed or engine._eps.get(ep_id) is not ep:
-                    break  # the worker (or endpoint) is gone: nothing more will come
-                if disc is None:
-                    disc = asyncio.ensure_future(_until_disconnect(receive))
-                fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                ep.log_waiters.append(fut)
-                try:
-                    await asyncio.wait((fut, disc), return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    if not fut.done():
-                        fut.cancel()
-                        try:
-                            ep.log_waiters.remove(fut)
-                        except ValueError:
-                            pass
-                if disc.done():
-                    return  # the client left
-                if engine._closed:
-                    break
-                w = ep.workers.get(worker_id)
-                src = list(w.logs) if w is not None else [e for e in ep.logs if e["workerId"] == worker_id]
-                pending = [e for e in src if e["seq"] > last_seq and (source is None or e.get("source") == source)]
-        finally:
-            if disc is not None and not disc.done():
-                disc.cancel()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def handle_graphql(self, app: Gate, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not self.graphql_enabled:
@@ -468,6 +356,10 @@ class ControlPlane:
             self.rest_status = None if v is None else int(v)
         if "graphql_enabled" in body:
             self.graphql_enabled = bool(body["graphql_enabled"])
+        if "log_event_ids" in body:
+            if body["log_event_ids"] not in ("seq", "cursor"):
+                raise ValueError('log_event_ids must be "seq" or "cursor"')
+            self.log_event_ids = body["log_event_ids"]
         if "drop_logs_after" in body:
             v = body["drop_logs_after"]
             self.drop_logs_after = None if v is None else int(v)
@@ -487,6 +379,7 @@ class ControlPlane:
             "rest_status": self.rest_status,
             "graphql_enabled": self.graphql_enabled,
             "drop_logs_after": self.drop_logs_after,
+            "log_event_ids": self.log_event_ids,
             "meta": self.meta,
             "extra": [e["id"] for e in self.extra],
             "log_streams_opened": self.log_streams_opened,

@@ -37,6 +37,7 @@ ROUTES: dict[str, tuple[bool, tuple[str, ...]]] = {
 _ALLOW = {op: ", ".join(m).encode() for op, (_, m) in ROUTES.items()}
 
 _JSON_HEADERS = (b"content-type", b"application/json")
+NOT_FOUND_NEUTRAL = "not found"
 
 
 class DataPlaneRoutes(RequestHelpers):
@@ -45,6 +46,8 @@ class DataPlaneRoutes(RequestHelpers):
     engine: Engine
     faults: Faults
     _handlers: dict[str, Callable[..., Awaitable[Any]]]
+    #: one wording for every data-plane 404 (see ``_not_found``); POST /_sim/control
+    neutral_404 = False
 
     def _authorized(self, scope: dict[str, Any]) -> bool:
         raise NotImplementedError
@@ -82,7 +85,8 @@ class DataPlaneRoutes(RequestHelpers):
         engine = self.engine
         engine.sync()
         if not engine.has_endpoint(ep_id):
-            await self._answer(send, 404, {"error": f"endpoint {ep_id} not found"}, decision)
+            await self._answer(send, 404, {"error": self._not_found(f"endpoint {ep_id} not found")},
+                               decision)  # fmt: skip
             return
         limiter = engine.limiter
         wait = limiter.hit(ep_id, op)
@@ -101,11 +105,13 @@ class DataPlaneRoutes(RequestHelpers):
         try:
             result = await self._handlers[op](scope, receive, ep_id, job_id)
         except SimError as exc:
-            await self._answer(send, exc.status, {"error": exc.message}, decision,
+            msg = self._not_found(exc.message) if exc.status == 404 else exc.message
+            await self._answer(send, exc.status, {"error": msg}, decision,
                                _retry_after(exc.retry_after) if exc.status == 429 else None)  # fmt: skip
             return
         except _HttpError as exc:
-            await self._answer(send, exc.status, {"error": exc.message}, decision, exc.headers)
+            msg = self._not_found(exc.message) if exc.status == 404 else exc.message
+            await self._answer(send, exc.status, {"error": msg}, decision, exc.headers)
             return
         except _Disconnected:
             return
@@ -128,6 +134,12 @@ class DataPlaneRoutes(RequestHelpers):
         if ms is None:
             ms = default_ms
         return min(WAIT_MAX_MS, max(WAIT_MIN_MS, ms)) / 1000
+
+    def _not_found(self, message: str) -> str:
+        """404 bodies are not documented (runpod-api.md 8, 16): with ``neutral_404`` every
+        data-plane 404 says the same, so a client cannot tell an unknown endpoint from an
+        unknown job by the wording (it must ask ``/health``)."""
+        return NOT_FOUND_NEUTRAL if self.neutral_404 else message
 
     async def _answer(self, send: Any, status: int, payload: Any, decision: Decision,
                       headers: list[tuple[bytes, bytes]] | None = None) -> None:  # fmt: skip

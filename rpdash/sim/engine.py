@@ -27,19 +27,28 @@ Choices where runpod-api.md says [unconfirmed] (or where the docs disagree)
   only on failure); ``workerId`` once a worker took the job; ``retries`` when > 0.
 - /run always answers ``IN_QUEUE``: a worker takes a job ``pickup_delay`` seconds later at
   the earliest (0 by default, i.e. at the same instant, after the answer).
-- FIFO; lowPriority jobs wait behind every normal job and never cause a scale-up (they run
-  when a worker is idle: min workers, or workers started for normal jobs).
-- Autoscaling: when normal queued jobs exceed the free slots of live workers (initializing,
-  throttled, idle, running), start workers up to ``workers_max``. ``workers_min`` workers
-  are kept, and at start-up they are warm (idle) when ``prewarm``. A new worker is
-  THROTTLED with probability ``throttle_chance`` for ``throttle_time`` s, then initializing
-  for ``cold_start`` (+ uniform jitter) s, then idle. An idle worker above ``workers_min``
-  is removed after ``idle_timeout`` s. Health ``ready`` equals ``idle`` (as in every old
-  sample).
-- mock_crash: the worker dies; every job it was running becomes FAILED with error
-  ``CRASH_ERROR``; the worker shows as ``unhealthy`` for ``unhealthy_time`` s and is then
-  removed; it does not count toward ``workers_max``, so a replacement starts at once if the
-  queue or ``workers_min`` needs one (no automatic requeue of the job).
+- Pickup order FIFO by default (pickup.py: ``batch``, ``random``); lowPriority jobs wait
+  behind every normal job and never cause a scale-up (they run when a worker is idle:
+  min workers, or workers started for normal jobs).
+- Autoscaling (scaler.py): QUEUE_DELAY (default; ``scaler_value`` 0 = at once, RunPod's
+  default is 4 s) or REQUEST_COUNT, within ``workers_min``..``workers_max`` (plus
+  ``extra_workers`` in a spike once the image is cached) and the account's worker cap
+  (``account_max_workers``, 5 by default) over all endpoints. ``workers_min`` workers are
+  kept, and at start-up they are warm (idle) when ``prewarm``. A new worker is THROTTLED
+  while the endpoint's GPU capacity is short (``capacity_short_for``,
+  :meth:`set_capacity`), or with probability ``throttle_chance`` for ``throttle_time`` s,
+  then initializing for ``cold_start`` (+ uniform jitter) s, then idle. An idle worker
+  above ``workers_min`` is removed after ``idle_timeout`` s. Health ``ready`` equals
+  ``idle`` (as in every old sample).
+- Incidents (incidents.py): a worker that dies mid-job (mock_crash) shows as
+  ``unhealthy`` for ``unhealthy_time`` s and is then removed; its jobs go back to the
+  queue (IN_QUEUE, ``retries`` + 1, ``health.jobs.retried`` + 1) and run again, as often
+  as the crash repeats. Workers failing their start-up checks (``start_failure``, a bad
+  release) turn unhealthy before taking a job. Repeated unhealthy workers halve
+  ``workers_max``; 3 / 7 days without requests cut it to 2 / 0. Unhealthy workers do not
+  count toward ``workers_max``, so a replacement starts at once if the queue needs one.
+- Rolling releases (releases.py), webhooks (webhooks.py), stream chunk splitting and
+  batching (streams.py), late progress updates (``late_progress_chance``, queue.py).
 - executionTimeout (policy, else the endpoint's, default 600000 ms) counts from the moment
   a worker takes the job: the job becomes TIMED_OUT (no ``error``), the worker is told to
   stop and is free at once.
@@ -54,19 +63,20 @@ Choices where runpod-api.md says [unconfirmed] (or where the docs disagree)
   stopped, free at once). On a finished job cancel changes nothing and answers the current
   status. The last progress output and unread stream chunks are kept.
 - Retry: only FAILED or TIMED_OUT (else 400); same id, original input, output/error/
-  chunks cleared, back to the end of the queue; ``health.jobs.retried`` counts retries.
+  chunks cleared, back to the end of the queue; ``health.jobs.retried`` counts retries
+  (by /retry and by the platform after a worker's death).
 - Purge: IN_QUEUE jobs are deleted (404 afterwards); running jobs are untouched.
 - Health counters ``completed``/``failed``/``retried`` are cumulative since the endpoint was
   created (not a rolling window); ``failed`` counts FAILED and TIMED_OUT (also TTL expiry in
   the queue); CANCELLED jobs and jobs deleted by TTL while running are in neither.
 - Stream: each call hands out only chunks not handed out before (several readers split
   them); the status in the same answer is read at the same instant, so once a terminal
-  status is returned every chunk has been delivered. Non-generator handlers never produce
-  chunks (their stream stays empty).
+  status is returned with an empty batch every chunk has been delivered (with
+  ``stream_batch_max`` chunks may still follow a terminal answer that carried some).
+  Items over 1 MB are split (streams.py). Non-generator handlers never produce chunks.
 - Policy values out of the documented ranges (executionTimeout 5 s..7 d, ttl 10 s..7 d) are
   refused with 400 (``strict_policy=False`` lifts the ranges, for tests and demos).
-  Unknown top-level body keys and unknown policy keys are ignored. ``webhook`` is stored,
-  never called.
+  Unknown top-level body keys and unknown policy keys are ignored.
 - The older docs' /run queue-size limit applies when rate limits are on: /run is refused
   with 429 (Retry-After 10) while the queue holds more than 50 jobs and more than
   workersMax x 500 jobs (/runsync is not limited this way).
@@ -74,6 +84,7 @@ Choices where runpod-api.md says [unconfirmed] (or where the docs disagree)
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import random
@@ -86,12 +97,15 @@ from rpdash.sim.events import EventLoop
 from rpdash.sim.jobs import JobRequests
 from rpdash.sim.limits import RateLimiter
 from rpdash.sim.model import (
-    CANCELLED, COMPLETED, CRASH_ERROR, FAILED, IN_PROGRESS, IN_QUEUE, SIM_IMAGE, TERMINAL,
+    ACCOUNT_MAX_WORKERS_DEFAULT, CANCELLED, COMPLETED, CRASH_ERROR, FAILED, IN_PROGRESS, IN_QUEUE, SIM_IMAGE, TERMINAL,
     TIMED_OUT, EndpointConfig, SimEndpoint, SimJob, SimWorker, TrafficSpec,
 )  # fmt: skip
+from rpdash.sim.incidents import Incidents
 from rpdash.sim.pool import WorkerPool
 from rpdash.sim.queue import JobQueue
+from rpdash.sim.releases import Releases
 from rpdash.sim.retention import Retention
+from rpdash.sim.webhooks import Webhooks
 
 __all__ = [
     "CANCELLED", "COMPLETED", "CRASH_ERROR", "FAILED", "IN_PROGRESS", "IN_QUEUE", "SIM_IMAGE",
@@ -100,13 +114,21 @@ __all__ = [
 ]  # fmt: skip
 
 
-class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool):
-    """The simulated data plane: the facade over the event loop, the job queue, retention
-    and the worker pool. Use it from one thread (the server's loop thread)."""
+class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool, Incidents, Releases,
+             Webhooks):  # fmt: skip
+    """The simulated data plane: the facade over the event loop, the job queue, retention,
+    the worker pool and its scaler, incidents, releases and webhooks. Use it from one
+    thread (the server's loop thread)."""
 
     def __init__(self, clock: Clock | None = None, seed: int = 0, *, rate_limits: bool = True,
-                 strict_policy: bool = True) -> None:  # fmt: skip
+                 strict_policy: bool = True,
+                 account_max_workers: int = ACCOUNT_MAX_WORKERS_DEFAULT) -> None:  # fmt: skip
         super().__init__(clock)
+        #: workers (every endpoint, every state but unhealthy) the account may run at once
+        self.account_max_workers = account_max_workers
+        self._cap_blocked: set[str] = set()
+        self._rng_pickup = random.Random(f"{seed}:pickup")
+        self._webhook_tasks: set[asyncio.Task[Any]] = set()
         self.seed = seed
         self.strict_policy = strict_policy
         self._rng_ids = random.Random(f"{seed}:ids")
@@ -124,6 +146,8 @@ class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool):
         """Stop the timer and wake every long poll (they answer with what they have)."""
         self._closed = True
         self.stop_timer()
+        for task in list(self._webhook_tasks):
+            task.cancel()
         for ep in self._eps.values():
             for job in ep.jobs.values():
                 self._notify(job)
@@ -145,8 +169,9 @@ class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool):
             self.remove_endpoint(cfg.id)
         ep = SimEndpoint(replace(cfg, defaults=dict(cfg.defaults)), self.now())
         self._eps[cfg.id] = ep
-        for _ in range(cfg.workers_min):
+        for _ in range(min(cfg.workers_min, max(0, self._account_room()))):
             self._spawn(ep, warm=cfg.prewarm)
+        self._arm_idle_check(ep)
 
     def update_endpoint(self, endpoint_id: str, **changes: Any) -> EndpointConfig:
         """Change an endpoint's settings in place (jobs and workers stay)."""
@@ -170,8 +195,12 @@ class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool):
             w.removed = True
             w.gen += 1
         ep.workers.clear()
-        self.cancel_event(ep.dispatch_ev)
+        for ev in (ep.dispatch_ev, ep.scale_ev, ep.idle_ev):
+            self.cancel_event(ev)
         self._wake_logs(ep)
+        self._cap_blocked.discard(endpoint_id)
+        if self._cap_blocked:
+            self._rescale_blocked()
 
     def endpoint(self, endpoint_id: str) -> SimEndpoint:
         ep = self._eps.get(endpoint_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from rpdash.sim import streams
 from rpdash.sim.errors import BadRequestError, NotFoundError, QueueFullError
 from rpdash.sim.model import (
     EXEC_TIMEOUT_RANGE_MS, FAILED, IN_PROGRESS, IN_QUEUE, QUEUE_LIMIT_MIN, QUEUE_LIMIT_PER_WORKER,
@@ -38,6 +39,7 @@ class JobRequests:
         job.ttl_s = (ttl_ms if ttl_ms is not None else TTL_DEFAULT_MS) / 1000
         ep.jobs[job_id] = job
         ep.submitted += 1
+        ep.last_request_at = job.submitted_at
         job.ttl_ev = self.schedule(job.ttl_s, self._on_ttl, job, job.attempt)
         self._enqueue(ep, job)
         return job
@@ -124,7 +126,7 @@ class JobRequests:
         if job.status == IN_PROGRESS and job.worker is not None:
             self._log(self._eps[job.endpoint_id], job.worker, "info",
                       f"job {job.id} cancelled; stopping it", job.id)  # fmt: skip
-        if job.status in (IN_QUEUE, IN_PROGRESS):
+        if job.status in (IN_QUEUE, IN_PROGRESS) and not job.stuck:
             self._finish(job, CANCELLED)
         return job
 
@@ -151,6 +153,8 @@ class JobRequests:
         job.worker_id = None
         job.steps = []
         job.step_i = 0
+        job.run_at = None
+        job.had_progress = False
         job.ttl_ev = self.schedule(job.ttl_s, self._on_ttl, job, job.attempt)
         self._enqueue(ep, job)
         return job
@@ -172,11 +176,5 @@ class JobRequests:
         """Hand out the chunks not handed out yet, with the status at the same instant.
         With ``peek`` the chunks are shown but stay pending (an answer that will not reach
         the client, e.g. a dropped connection, must not consume them)."""
-        if job.pending:
-            out = [{"output": c} for c in job.pending]
-            if not peek:
-                job.chunks_sent += len(job.pending)
-                job.pending = []
-        else:
-            out = []
+        out = streams.take(job, self._eps[job.endpoint_id].cfg.stream_batch_max, peek=peek)
         return job.status, out

@@ -41,6 +41,19 @@ QUEUE_LIMIT_PER_WORKER = 500
 SIM_IMAGE = "runpod/mock-worker:1.1.0"
 CRASH_ERROR = "worker exited unexpectedly (exit code 1) while running this job"
 
+SCALER_TYPES = ("QUEUE_DELAY", "REQUEST_COUNT")
+QUEUE_DELAY_DEFAULT_S = 4.0
+EXTRA_WORKERS_DEFAULT = 2
+PICKUP_ORDERS = ("fifo", "batch", "random")
+#: account-wide cap on workers over all endpoints (workers/overview.mdx: 5 by default)
+ACCOUNT_MAX_WORKERS_DEFAULT = 5
+STREAM_CHUNK_MAX_BYTES = 1_000_000
+WEBHOOK_RETRIES = 2
+WEBHOOK_RETRY_GAP_S = 10.0
+IDLE_CUT_TO_2_S = 3 * 24 * 3600.0
+IDLE_CUT_TO_0_S = 7 * 24 * 3600.0
+OUTDATED = "outdated"  # shown as isStale in REST v2; never a health key
+
 _KEEP: Any = object()  # "leave the output as it is"
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -72,6 +85,32 @@ class EndpointConfig:
     prewarm: bool = True
     #: input defaults (like the mock worker's MOCK_* environment variables)
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: autoscaler (scaler.py): "QUEUE_DELAY" (add workers once a job waited
+    #: ``scaler_value`` s; RunPod's default is 4 s, this simulator's 0 = at once) or
+    #: "REQUEST_COUNT" (ceil((inQueue + inProgress) / scaler_value) workers)
+    scaler_type: str = "QUEUE_DELAY"
+    scaler_value: float = 0.0
+    #: workers allowed above ``workers_max`` in a spike once the image is cached (RunPod: 2)
+    extra_workers: int = 0
+    #: pickup order (pickup.py): "fifo", "batch" (a worker takes up to ``pickup_batch``
+    #: jobs at once and runs them in turn) or "random"
+    pickup: str = "fifo"
+    pickup_batch: int = 4
+    #: share of new workers that fail their start-up checks (crash loop; incidents.py)
+    start_failure: float = 0.0
+    #: this many workers turning unhealthy within ``crashloop_window`` s make the platform
+    #: halve ``workers_max`` (RunPod: "scaled down", amount not documented)
+    crashloop_limit: int = 5
+    crashloop_window: float = 600.0
+    #: GPU shortage: for this many seconds after the endpoint is created, new workers are
+    #: THROTTLED (no host) until capacity returns (see also ``Engine.set_capacity``)
+    capacity_short_for: float = 0.0
+    #: chance that a job which sent progress updates gets one more after its result (the
+    #: race of runpod-python issue 250): the job then shows IN_PROGRESS for good
+    late_progress_chance: float = 0.0
+    #: at most this many chunks per /stream answer (None = all); the rest come in later
+    #: answers, also after the terminal status (runpod-api.md 6.5)
+    stream_batch_max: int | None = None
 
     def __post_init__(self) -> None:
         if self.handler not in HANDLERS:
@@ -82,8 +121,17 @@ class EndpointConfig:
             raise ValueError("concurrency must be >= 1")
         if self.id == "serverless":  # the control plane's path (/v2/serverless) shadows it
             raise ValueError('"serverless" is reserved by the control plane; pick another id')
-        if min(self.cold_start, self.idle_timeout, self.pickup_delay, self.unhealthy_time) < 0:
+        if min(self.cold_start, self.idle_timeout, self.pickup_delay, self.unhealthy_time,
+               self.scaler_value, self.capacity_short_for) < 0:  # fmt: skip
             raise ValueError("durations must be >= 0")
+        if self.scaler_type not in SCALER_TYPES:
+            raise ValueError(f"scaler_type must be one of {', '.join(SCALER_TYPES)}")
+        if self.scaler_type == "REQUEST_COUNT" and self.scaler_value < 1:
+            raise ValueError("REQUEST_COUNT needs scaler_value >= 1")
+        if self.pickup not in PICKUP_ORDERS:
+            raise ValueError(f"pickup must be one of {', '.join(PICKUP_ORDERS)}, not {self.pickup!r}")
+        if self.pickup_batch < 1 or self.extra_workers < 0 or self.crashloop_limit < 1:
+            raise ValueError("pickup_batch and crashloop_limit must be >= 1, extra_workers >= 0")
 
 
 @dataclass
@@ -121,7 +169,8 @@ class SimJob:
         "exec_timeout_s", "ttl_s", "retention_s", "status", "submitted_at", "queued_at",
         "started_at", "ended_at", "output", "error", "pending", "chunks_sent", "worker",
         "worker_id", "attempt", "retries", "deleted", "waiters", "steps", "step_i",
-        "step_ev", "exec_ev", "ttl_ev", "end_ev",
+        "step_ev", "exec_ev", "ttl_ev", "end_ev", "run_at", "stuck", "had_progress",
+        "webhook_log",
     )  # fmt: skip
 
     def __init__(self, job_id: str, endpoint_id: str, inp: dict[str, Any], *, sync: bool,
@@ -157,6 +206,13 @@ class SimJob:
         self.exec_ev: _Event | None = None
         self.ttl_ev: _Event | None = None
         self.end_ev: _Event | None = None
+        #: when the handler started (later than ``started_at`` for a batch-held job)
+        self.run_at: float | None = None
+        #: finished, but a late progress update left it showing IN_PROGRESS
+        self.stuck = False
+        self.had_progress = False
+        #: webhook attempts: {"at", "attempt", "status" (HTTP code, or None), "sent"}
+        self.webhook_log: list[dict[str, Any]] = []
 
     @property
     def terminal(self) -> bool:
@@ -168,7 +224,8 @@ class SimJob:
 
 class SimWorker:
     __slots__ = ("id", "endpoint_id", "state", "jobs", "created_at", "ready_at", "gen",
-                 "logs", "refresh_pending", "removed")  # fmt: skip
+                 "logs", "refresh_pending", "removed", "held", "version", "placed_at",
+                 "extra", "retiring")  # fmt: skip
 
     def __init__(self, worker_id: str, endpoint_id: str, now: float) -> None:
         self.id = worker_id
@@ -181,6 +238,15 @@ class SimWorker:
         self.logs: deque[dict[str, Any]] = deque(maxlen=200)
         self.refresh_pending = False
         self.removed = False
+        #: jobs taken in a batch pickup, waiting on this worker for a free slot
+        self.held: deque[SimJob] = deque()
+        self.version = 1
+        #: when a host was found (None while throttled before placement)
+        self.placed_at: float | None = None
+        #: started above workers_max in a spike ("Extra" in the console)
+        self.extra = False
+        #: outdated worker to stop once its current jobs are done (rolling release)
+        self.retiring = False
 
     def __repr__(self) -> str:
         return f"SimWorker({self.id!r}, {self.state}, jobs={len(self.jobs)})"
@@ -206,6 +272,19 @@ class SimEndpoint:
         self.logs: deque[dict[str, Any]] = deque(maxlen=2000)
         #: futures of log tails (control plane SSE) waiting for the next line
         self.log_waiters: list[asyncio.Future[None]] = []
+        #: when workers turned unhealthy (crash-loop detection) and platform notices
+        self.unhealthy_times: deque[float] = deque()
+        self.notices: list[dict[str, Any]] = []
+        self.scale_ev: _Event | None = None
+        self.capacity_short_until = created_at + cfg.capacity_short_for
+        self.last_request_at = created_at
+        self.idle_ev: _Event | None = None
+        #: releases, newest last: {"version", "createdAt", "bad", "note"}
+        self.version = 1
+        self.releases: list[dict[str, Any]] = [{"version": 1, "at": created_at, "bad": False}]
+        self.bad_versions: set[int] = set()
+        #: the newest version whose image some worker has started (extra workers need it)
+        self.cached_version = 0
 
 
 def _ms(seconds: float) -> int:

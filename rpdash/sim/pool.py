@@ -7,10 +7,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rpdash.sim import scaler
 from rpdash.sim.model import (
-    _ID_CHARS, _KEEP, FAILED, IDLE, INITIALIZING, SIM_IMAGE, THROTTLED, UNHEALTHY,
-    CRASH_ERROR, SimEndpoint, SimWorker,
+    _ID_CHARS, IDLE, INITIALIZING, SIM_IMAGE, THROTTLED, UNHEALTHY, SimEndpoint, SimWorker,
 )  # fmt: skip
+from rpdash.sim.scaler import live_workers
 from rpdash.sim.worker import RUNPOD_VERSION
 
 
@@ -45,31 +46,58 @@ class WorkerPool:
         return "".join(r.choice(_ID_CHARS) for _ in range(14))
 
     def _live(self, ep: SimEndpoint) -> list[SimWorker]:
-        return [w for w in ep.workers.values() if w.state != UNHEALTHY]
+        return live_workers(ep)
+
+    def _account_room(self) -> int:
+        """Workers the account may still start (its cap minus live workers everywhere)."""
+        used = sum(len(live_workers(e)) for e in self._eps.values())
+        return self.account_max_workers - used
 
     def _autoscale(self, ep: SimEndpoint) -> None:
-        cfg = ep.cfg
-        live = self._live(ep)
-        n = len(live)
-        spawn = max(0, cfg.workers_min - n)
-        demand = ep.in_queue - ep.in_queue_low
-        if demand > 0 and n < cfg.workers_max:
-            free = sum(max(0, cfg.concurrency - len(w.jobs)) for w in live)
-            short = demand - free
-            if short > 0:
-                spawn = max(spawn, min(math.ceil(short / cfg.concurrency), cfg.workers_max - n))
-        for _ in range(spawn):
-            self._spawn(ep)
+        if self._eps.get(ep.cfg.id) is not ep:
+            return
+        room = self._account_room()
+        n, again = scaler.to_start(ep, self.now(), room, ep.cached_version == ep.version)
+        if again is not None:
+            ev = ep.scale_ev
+            if ev is None or ev.cancelled or ev.fired or ev.when > again:
+                self.cancel_event(ev)
+                ep.scale_ev = self.schedule_at(again, self._on_scale_check, ep)
+        if n == 0 and room <= 0 and ep.in_queue - ep.in_queue_low > 0:
+            self._cap_blocked.add(ep.cfg.id)
+        for _ in range(n):
+            w = self._spawn(ep)
+            w.extra = len(live_workers(ep)) > ep.cfg.workers_max
+
+    def _on_scale_check(self, ep: SimEndpoint) -> None:
+        ep.scale_ev = None
+        self._autoscale(ep)
+
+    def _rescale_blocked(self) -> None:
+        """A worker went away: endpoints held back by the account cap may start one."""
+        blocked, self._cap_blocked = self._cap_blocked, set()
+        for eid in blocked:
+            ep = self._eps.get(eid)
+            if ep is not None:
+                self._autoscale(ep)
 
     def _spawn(self, ep: SimEndpoint, *, warm: bool = False) -> SimWorker:
-        w = SimWorker(self._new_worker_id(), ep.cfg.id, self.now())
+        now = self.now()
+        w = SimWorker(self._new_worker_id(), ep.cfg.id, now)
+        w.version = ep.version
         ep.workers[w.id] = w
         if warm:
-            w.ready_at = self.now()
+            w.ready_at = w.placed_at = now
             self._log(ep, w, "info", "worker started (warm)")
             self._became_idle(ep, w)
             return w
-        if ep.cfg.throttle_chance > 0 and self._rng.random() < ep.cfg.throttle_chance:
+        if now < ep.capacity_short_until:
+            w.state = THROTTLED
+            w.gen += 1
+            self._log(ep, w, "warn", "worker throttled: no GPU of this type available")
+            if ep.capacity_short_until != math.inf:
+                self.schedule_at(ep.capacity_short_until, self._on_unthrottle, ep, w, w.gen)
+        elif ep.cfg.throttle_chance > 0 and self._rng.random() < ep.cfg.throttle_chance:
             w.state = THROTTLED
             w.gen += 1
             self._log(ep, w, "warn", "worker throttled: host short of capacity")
@@ -78,9 +106,26 @@ class WorkerPool:
             self._initialize(ep, w)
         return w
 
+    def set_capacity(self, endpoint_id: str, short_for: float | None) -> None:
+        """GPU shortage knob: capacity is short for ``short_for`` more seconds (None: until
+        told otherwise; 0: capacity is back now, throttled workers start)."""
+        ep = self.endpoint(endpoint_id)
+        now = self.now()
+        ep.capacity_short_until = math.inf if short_for is None else now + max(0.0, short_for)
+        for w in list(ep.workers.values()):
+            if w.state == THROTTLED and w.placed_at is None:
+                w.gen += 1
+                if ep.capacity_short_until <= now:
+                    self._initialize(ep, w)
+                elif ep.capacity_short_until != math.inf:
+                    self.schedule_at(ep.capacity_short_until, self._on_unthrottle, ep, w, w.gen)
+        self._autoscale(ep)
+
     def _initialize(self, ep: SimEndpoint, w: SimWorker) -> None:
         w.state = INITIALIZING
         w.gen += 1
+        if w.placed_at is None:
+            w.placed_at = self.now()
         cold = ep.cfg.cold_start
         if ep.cfg.cold_start_jitter > 0:
             cold += self._rng.uniform(0, ep.cfg.cold_start_jitter)
@@ -96,16 +141,28 @@ class WorkerPool:
     def _on_ready(self, ep: SimEndpoint, w: SimWorker, gen: int) -> None:
         if w.removed or w.gen != gen:
             return
+        if w.version in ep.bad_versions or (
+            ep.cfg.start_failure > 0 and self._rng.random() < ep.cfg.start_failure
+        ):
+            self._fail_start(ep, w)
+            return
         w.ready_at = self.now()
+        if w.version == ep.version:
+            ep.cached_version = w.version
         w.refresh_pending = False
         self._log(ep, w, "info", f"--- Starting Serverless Worker |  Version {RUNPOD_VERSION} ---",
                   source="container")  # fmt: skip
         self._log(ep, w, "info", "worker ready")
         self._became_idle(ep, w)
+        if w.version == ep.version:
+            self._roll_on(ep)
         if ep.in_queue:
             self._want_dispatch(ep)
 
     def _became_idle(self, ep: SimEndpoint, w: SimWorker) -> None:
+        if w.retiring:  # an outdated worker done with its jobs (rolling release)
+            self._retire(ep, w)
+            return
         w.state = IDLE
         w.gen += 1
         self.schedule(ep.cfg.idle_timeout, self._on_idle_timeout, ep, w, w.gen)
@@ -123,21 +180,13 @@ class WorkerPool:
         w.removed = True
         w.gen += 1
         ep.workers.pop(w.id, None)
+        if self._cap_blocked:
+            self._rescale_blocked()
 
     def _on_unhealthy_over(self, ep: SimEndpoint, w: SimWorker, gen: int) -> None:
         if w.gen == gen:
             self._log(ep, w, "info", "unhealthy worker removed")
             self._remove_worker(ep, w)
-
-    def _crash(self, ep: SimEndpoint, w: SimWorker) -> None:
-        self._log(ep, w, "error", "worker process exited with code 1")
-        w.state = UNHEALTHY
-        w.gen += 1
-        for job in list(w.jobs):
-            self._finish(job, FAILED, _KEEP, CRASH_ERROR)
-        w.jobs.clear()
-        self.schedule(ep.cfg.unhealthy_time, self._on_unhealthy_over, ep, w, w.gen)
-        self._autoscale(ep)
 
     def _refresh(self, ep: SimEndpoint, w: SimWorker) -> None:
         """refresh_worker: restart the worker once its current jobs are done."""
@@ -163,6 +212,11 @@ class WorkerPool:
         ep.logs.append(entry)
         if ep.log_waiters:
             self._wake_logs(ep)
+
+    def _endpoint_log(self, ep: SimEndpoint, level: str, message: str) -> None:
+        """A platform line about the endpoint itself (no worker): scale-downs, releases."""
+        ep.logs.append({"ts": self.wall(), "level": level, "message": message, "workerId": None,
+                        "jobId": None, "seq": next(self._log_seq), "source": "system"})  # fmt: skip
 
     @staticmethod
     def _wake_logs(ep: SimEndpoint) -> None:

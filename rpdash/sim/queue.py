@@ -10,7 +10,12 @@ from rpdash.sim.model import (
     CANCELLED, COMPLETED, FAILED, IDLE, IN_PROGRESS, IN_QUEUE, RUNNING, TIMED_OUT, _KEEP,
     SimEndpoint, SimJob, SimWorker,
 )  # fmt: skip
+from rpdash.sim.pickup import pop_job, take_count
+from rpdash.sim.streams import split_chunk
 from rpdash.sim.worker import MISSING, Step, handler_error, plan
+
+#: how long after the result the late progress update lands (issue 250's race)
+LATE_PROGRESS_AFTER_S = 0.05
 
 
 class JobQueue:
@@ -37,12 +42,7 @@ class JobQueue:
             ep.in_queue_low -= 1
 
     def _pop(self, ep: SimEndpoint) -> SimJob | None:
-        for q in (ep.queue, ep.low):
-            while q:
-                job, att = q.popleft()
-                if job.status == IN_QUEUE and job.attempt == att and not job.deleted:
-                    return job
-        return None
+        return pop_job(ep, self._rng_pickup)
 
     def _want_dispatch(self, ep: SimEndpoint) -> None:
         ev = ep.dispatch_ev
@@ -54,23 +54,39 @@ class JobQueue:
         ep.dispatch_ev = None
         if self._eps.get(ep.cfg.id) is not ep or ep.in_queue == 0:
             return
-        conc = ep.cfg.concurrency
         for w in list(ep.workers.values()):
             # re-checked per job: starting one can end it at once and restart/crash the worker
-            while (w.state == IDLE or w.state == RUNNING) and not w.removed and len(w.jobs) < conc:
-                job = self._pop(ep)
-                if job is None:
-                    return
-                self._start(ep, job, w)
+            while (w.state == IDLE or w.state == RUNNING) and not w.removed and not w.retiring:
+                n = take_count(ep, len(w.jobs), len(w.held))
+                if n == 0:
+                    break
+                for _ in range(n):
+                    job = self._pop(ep)
+                    if job is None:
+                        return
+                    self._take(ep, job, w)
+                    if w.removed or w.state not in (IDLE, RUNNING):
+                        break
 
-    def _start(self, ep: SimEndpoint, job: SimJob, w: SimWorker) -> None:
-        now = self.now()
+    def _take(self, ep: SimEndpoint, job: SimJob, w: SimWorker) -> None:
+        """``w`` takes ``job``: IN_PROGRESS from now; it runs now if ``w`` has a free slot,
+        else it waits on ``w`` (batch pickup)."""
         self._unqueue(ep, job)
         job.status = IN_PROGRESS
-        job.started_at = now
+        job.started_at = self.now()
         job.worker = w
         job.worker_id = w.id
         ep.in_progress += 1
+        job.exec_ev = self.schedule(job.exec_timeout_s, self._on_exec_timeout, job, job.attempt)
+        if len(w.jobs) < ep.cfg.concurrency:
+            self._start(ep, job, w)
+        else:
+            w.held.append(job)
+            self._notify(job)
+
+    def _start(self, ep: SimEndpoint, job: SimJob, w: SimWorker) -> None:
+        """Run ``job``'s handler on ``w``."""
+        job.run_at = self.now()
         w.jobs.append(job)
         if w.state == IDLE:
             w.state = RUNNING
@@ -82,7 +98,6 @@ class JobQueue:
             err = handler_error(type(exc).__name__, str(exc), worker_id=w.id)
             job.steps = [Step(0.0, "fail", MISSING, err)]
         job.step_i = 0
-        job.exec_ev = self.schedule(job.exec_timeout_s, self._on_exec_timeout, job, job.attempt)
         self._log(ep, w, "info", f"job {job.id} started", job.id)
         self._notify(job)
         self._run_steps(job, job.attempt)
@@ -92,7 +107,7 @@ class JobQueue:
             return
         job.step_ev = None
         steps = job.steps
-        start = job.started_at
+        start = job.run_at
         assert start is not None
         now = self.now()
         while job.step_i < len(steps):
@@ -111,10 +126,11 @@ class JobQueue:
         w = job.worker
         kind = st.kind
         if kind == "chunk":
-            job.pending.append(st.value)
+            job.pending.extend(split_chunk(st.value))
             self._notify(job)
         elif kind == "progress":
             job.output = st.value
+            job.had_progress = True
             self._notify(job)
         elif kind == "log":
             level, message = st.value
@@ -159,15 +175,36 @@ class JobQueue:
         self.cancel_event(job.end_ev)
         job.end_ev = self.schedule(job.retention_s, self._on_expire, job, job.attempt)
         self._notify(job)
+        if status != CANCELLED and job.webhook:
+            self._send_webhook(job)
+        if (status == COMPLETED and job.had_progress and ep.cfg.late_progress_chance > 0
+                and self._rng.random() < ep.cfg.late_progress_chance):  # fmt: skip
+            self.schedule(LATE_PROGRESS_AFTER_S, self._on_late_progress, job, job.attempt)
+
+    def _on_late_progress(self, job: SimJob, attempt: int) -> None:
+        """A progress update sent before the result lands after it (runpod-python issue
+        250): the job shows IN_PROGRESS again for good, ``executionTime`` stays set and the
+        final ``output`` stays. Counters keep it as completed; its worker is free."""
+        if job.attempt != attempt or job.status != COMPLETED or job.deleted:
+            return
+        job.status = IN_PROGRESS
+        job.stuck = True
+        self._notify(job)
 
     def _release(self, ep: SimEndpoint, job: SimJob) -> None:
         """Take ``job`` off its worker; an emptied running worker becomes idle."""
         w = job.worker
         if w is None:
             return
+        if job in w.held:
+            w.held.remove(job)
+            return
         try:
             w.jobs.remove(job)
         except ValueError:
+            return
+        if w.held and w.state == RUNNING and not w.removed:
+            self._start(ep, w.held.popleft(), w)
             return
         if not w.jobs and w.state == RUNNING:
             if w.refresh_pending:

@@ -40,7 +40,7 @@ class Retention:
     def set_job_ttl(self, job: SimJob, ttl_ms: int) -> None:
         """``/status?ttl=``: how long the result is kept (see module docstring)."""
         seconds = max(0.0, ttl_ms / 1000)
-        if job.status in TERMINAL:
+        if job.status in TERMINAL or job.stuck:
             self.cancel_event(job.end_ev)
             job.end_ev = self.schedule(seconds, self._on_expire, job, job.attempt)
         else:
@@ -53,7 +53,7 @@ class Retention:
         if ep is not None:
             if job.status == IN_QUEUE:
                 self._unqueue(ep, job)
-            elif job.status == IN_PROGRESS:
+            elif job.status == IN_PROGRESS and not job.stuck:
                 ep.in_progress -= 1
                 self._release(ep, job)
             ep.jobs.pop(job.id, None)
@@ -70,11 +70,11 @@ class Retention:
             self.cancel_event(job.end_ev)
             job.end_ev = self.schedule(EXPIRED_IN_QUEUE_KEEP_S, self._on_expire, job, job.attempt)
         else:
-            if job.status == IN_PROGRESS and job.worker is not None:
+            if job.status == IN_PROGRESS and job.worker is not None and not job.stuck:
                 self._log(self._eps[job.endpoint_id], job.worker, "error",
                           f"job {job.id} reached its TTL; stopping it", job.id)  # fmt: skip
             self._delete(job)
 
     def _on_expire(self, job: SimJob, attempt: int) -> None:
-        if job.attempt == attempt and job.status in TERMINAL:
+        if job.attempt == attempt and (job.status in TERMINAL or job.stuck):
             self._delete(job)

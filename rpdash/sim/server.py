@@ -75,8 +75,6 @@ from rpdash.sim.scenarios import Scenario, apply_scenario, get_scenario
 
 log = logging.getLogger("rpdash.sim")
 
-__all__ = ["SimApp", "SimServer", "create_app", "serve"]
-
 _DROP_MESSAGE = "ASGI callable returned without completing response."
 
 
@@ -205,7 +203,8 @@ class SimServer:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, api_key: str | None = "sim-key",
                  scenario: str = "default", clock: Clock | None = None, seed: int = 0,
                  time_scale: float = 1.0, rate_limits: bool | None = None,
-                 strict_policy: bool = True, allow_remote: bool = False) -> None:  # fmt: skip
+                 strict_policy: bool = True, allow_remote: bool = False,
+                 pickup: str | None = None) -> None:  # fmt: skip
         if not allow_remote and not _is_loopback(host):
             raise ConfigError(
                 f"refusing to serve the simulator on {host}: not a loopback address "
@@ -218,7 +217,7 @@ class SimServer:
         self.engine = Engine(self.clock, seed, strict_policy=strict_policy)
         self.faults = Faults(seed)
         self.scenario: Scenario = apply_scenario(self.engine, self.faults, get_scenario(scenario),
-                                                 rate_limits=rate_limits)  # fmt: skip
+                                                 rate_limits=rate_limits, pickup=pickup)  # fmt: skip
         self.app = create_app(self.engine, self.faults, api_key, scenario=self.scenario.name)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -365,9 +364,12 @@ class SimServer:
 
         self.call(apply)
 
-    def load_scenario(self, name: str, *, rate_limits: bool | None = None) -> Scenario:
-        """Thread-safe: reset the engine and faults to another scenario (jobs are lost)."""
-        sc: Scenario = self.call(apply_scenario, self.engine, self.faults, name, rate_limits=rate_limits)
+    def load_scenario(self, name: str, *, rate_limits: bool | None = None,
+                      pickup: str | None = None) -> Scenario:  # fmt: skip
+        """Thread-safe: reset the engine and faults to another scenario (jobs are lost);
+        ``pickup`` sets every endpoint's pickup order (scenarios.pickup_orders())."""
+        sc: Scenario = self.call(apply_scenario, self.engine, self.faults, name,
+                                 rate_limits=rate_limits, pickup=pickup)  # fmt: skip
         self.scenario = sc
         self.app.scenario = sc.name
         return sc
@@ -390,17 +392,20 @@ class SimServer:
 def serve(host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
           scenario: str = "default", seed: int = 0, time_scale: float = 1.0, *,
           allow_remote: bool = False, rate_limits: bool | None = None,
-          quiet: bool = False) -> None:  # fmt: skip
+          quiet: bool = False, pickup: str | None = None) -> None:  # fmt: skip
     """Serve the simulator in the foreground until Ctrl+C / SIGTERM (``rpdash sim``).
 
+    ``pickup`` (None = each endpoint's own, "fifo" by default) is the pickup order of
+    every endpoint: one of ``rpdash.sim.pickup_orders()``.
+
     Raises ConfigError for a non-loopback host without ``allow_remote``, an unknown
-    scenario, a bad time scale or a port that cannot be bound.
+    scenario or pickup order, a bad time scale or a port that cannot be bound.
     """
     import signal
 
     sim = SimServer(host=host, port=port, api_key=api_key, scenario=scenario, seed=seed,
                     time_scale=time_scale, rate_limits=rate_limits,
-                    allow_remote=allow_remote)  # fmt: skip
+                    allow_remote=allow_remote, pickup=pickup)  # fmt: skip
     sock = _bind(host, port)
     sim.port = sock.getsockname()[1]
     hosted = _Host(sim.app, sock)

@@ -15,7 +15,6 @@ import pytest
 from rpdash.core.clock import FakeClock
 from rpdash.sim import worker
 from rpdash.sim.engine import (
-    CRASH_ERROR,
     BadRequestError,
     EndpointConfig,
     Engine,
@@ -514,21 +513,23 @@ def test_invalid_mock_delay_fails_like_python_would() -> None:
     assert err["error_type"] == "<class 'TypeError'>"
 
 
-def test_mock_crash_fails_job_marks_worker_unhealthy_and_replaces_it() -> None:
+def test_mock_crash_requeues_job_marks_worker_unhealthy_and_replaces_it() -> None:
     eng = make(ep(workers_min=0, workers_max=1, cold_start=1.0, unhealthy_time=30.0))
     crash = run(eng, mock_crash=True, mock_delay=0.5)
     nxt = run(eng, mock_delay=1)
     eng.advance(1.5)
     v = st(eng, crash)
-    assert v["status"] == "FAILED" and v["error"] == CRASH_ERROR
+    assert v["status"] == "IN_QUEUE" and v["retries"] == 1 and "error" not in v
     assert workers(eng)["unhealthy"] == 1 and workers(eng)["initializing"] == 1
-    eng.advance(1)
-    assert st(eng, nxt)["status"] == "IN_PROGRESS" and st(eng, nxt)["workerId"] != v["workerId"]
+    assert jobs(eng)["retried"] == 1
+    eng.advance(1)  # the replacement takes the job that waited longest
+    assert st(eng, nxt)["status"] == "IN_PROGRESS"
     eng.advance(1)
     assert st(eng, nxt)["status"] == "COMPLETED"
-    eng.advance(28)
-    assert workers(eng)["unhealthy"] == 0
-    assert jobs(eng)["failed"] == 1 and jobs(eng)["completed"] == 1
+    assert st(eng, crash)["status"] == "IN_PROGRESS"
+    eng.advance(0.5)  # it kills this worker too, and goes back again
+    assert st(eng, crash)["status"] == "IN_QUEUE" and st(eng, crash)["retries"] == 2
+    assert jobs(eng)["failed"] == 0 and jobs(eng)["completed"] == 1 and jobs(eng)["retried"] == 2
 
 
 def test_mock_progress_updates_show_as_output_while_in_progress() -> None:
