@@ -188,7 +188,7 @@ class Actions:
             first.cancel()
             self.tracker.release(job_id)  # stored and tracked: the tracker follows it
             raise
-        if first.exception() is None and not first.result().terminal:
+        if not first.cancelled() and first.exception() is None and not first.result().terminal:
             self.book.apply(job_id, first.result())
             call = asyncio.ensure_future(self._follow(endpoint_id, job_id, deadline))
             self._tasks.add(call)
