@@ -15,7 +15,6 @@ its id and how to follow it are printed); otherwise RunPod did not answer in tim
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -67,6 +66,8 @@ async def within(
     that or None): the error then says the job did not finish and exits 1. ``default``
     says the deadline is the default for reads (not a --timeout the user gave); ``grace``
     is waited on top of ``seconds`` (the message names ``seconds``)."""
+    import asyncio
+
     from rpdash.core.errors import Timeout
 
     if seconds is None:
