@@ -14,10 +14,14 @@ Output contract of the headless commands (scripts can rely on it):
   prints one line per chunk, then the final job).
 - stderr carries progress and errors. When a command follows a job (``--sync``, ``--stream``,
   ``--follow``, ``--wait``) the job id is printed there the moment it is known
-  (``rpdash: job ID submitted to endpoint EP``), so it is never lost, even on Ctrl-C.
-- exit codes: 0 success; 1 the job FAILED, was CANCELLED, TIMED_OUT or did not finish within
-  ``--timeout``; 2 usage or configuration error (nothing was sent); 3 API error (key
-  rejected, not found, rate limited, server error, unreachable, bad response); 130 Ctrl-C.
+  (``rpdash: job ID submitted to endpoint EP``), so it is never lost, even on Ctrl-C;
+  ``run --sync`` submits with ``/run`` for that reason and waits with ``/status-sync``.
+- exit codes: 0 success; 1 the job FAILED, was CANCELLED, TIMED_OUT (``run`` and ``status``
+  alike) or did not finish within ``--timeout``; 2 usage or configuration error (nothing
+  was sent); 3 API error (key rejected, not found, rate limited, server error, unreachable,
+  bad response, no answer within ``--timeout``); 130 Ctrl-C.
+- ``--timeout S`` is every headless command's overall deadline: 30 s by default for commands
+  that only read, none while following a job or changing something (``rpdash.cli.deadline``).
 - errors are one line, ``rpdash: error: ...``, never a traceback and never the API key.
 - whatever came from the server is printed with control characters and escape sequences
   neutralised (``\\x1b`` is shown as text); ``--json`` output is ASCII-only JSON.
@@ -30,7 +34,7 @@ Modules: ``app`` (parsing and dispatch, exit codes), ``parser`` (arguments), ``j
 status, cancel, retry), ``request`` (the input and policy of ``run``), ``endpoint`` (health,
 purge), ``ops`` and ``metrics`` (control-plane and history commands: endpoints, workers,
 logs, metrics, diagnose), ``history`` (what the CLI records), ``output`` (what it prints),
-``state`` (exit codes, what is never lost).
+``state`` (exit codes, what is never lost), ``deadline`` (``--timeout``).
 """
 
 from __future__ import annotations

@@ -50,8 +50,8 @@ def main(argv: list[str] | None, state: State) -> int:
         if state.job_id:
             note(
                 f"interrupted; job {safe(state.job_id)} keeps running on endpoint "
-                f"{safe(state.endpoint_id or '?')}: rpdash status {safe(state.job_id)} "
-                f"--endpoint {safe(state.endpoint_id or '?')}"
+                f"{safe(state.endpoint_id or '?')}; follow it with: rpdash status "
+                f"{safe(state.job_id)} --endpoint {safe(state.endpoint_id or '?')} --follow"
             )
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `rpdash ... | head`: the reader left; not an error
@@ -119,7 +119,9 @@ def _dashboard_run(args: argparse.Namespace, state: State) -> int:
     settings = load_settings(args)
     if settings.api_key is not None:
         state.secret = settings.api_key.get_secret_value() or None
-    endpoints = [settings.resolve_endpoint(e) for e in args.endpoints] if args.endpoints else None
+    from rpdash.cli.endpoint import resolve_endpoint
+
+    endpoints = [resolve_endpoint(settings, e) for e in args.endpoints] if args.endpoints else None
     try:
         from rpdash.tui.app import run_tui
     except ImportError as exc:
@@ -137,7 +139,20 @@ def _dashboard_run(args: argparse.Namespace, state: State) -> int:
 
 
 def _sim(args: argparse.Namespace) -> int:
+    import ipaddress
+
+    from rpdash.core.errors import ConfigError
     from rpdash.sim.server import serve
+
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(
+            f"the simulator binds loopback addresses only (127.0.0.1, ::1, localhost), not "
+            f"{safe(args.host)}: it is a local test double; no command-line flag changes that"
+        )
 
     serve(
         host=args.host,
@@ -156,7 +171,7 @@ def _sim(args: argparse.Namespace) -> int:
 def _headless(args: argparse.Namespace, state: State) -> int:
     import asyncio
 
-    from rpdash.cli.endpoint import confirm_purge
+    from rpdash.cli.endpoint import confirm_purge, resolve_endpoint
     from rpdash.core.errors import ConfigError
 
     settings = load_settings(args)
@@ -166,10 +181,11 @@ def _headless(args: argparse.Namespace, state: State) -> int:
         raise ConfigError(
             f"read-only mode (--readonly or RPDASH_READONLY) refuses `{args.command}`"
         )
-    name = args.endpoint or (args.endpoints[0] if args.endpoints else None) or settings.endpoint_id
+    given = args.endpoint or (args.endpoints[0] if args.endpoints else None)
+    name = given or settings.endpoint_id
     if not name:
         raise ConfigError("no endpoint: pass --endpoint ID or set RUNPOD_ENDPOINT_ID")
-    endpoint_id = settings.resolve_endpoint(name)
+    endpoint_id = resolve_endpoint(settings, name, where="--endpoint" if given else "RUNPOD_ENDPOINT_ID")
     state.endpoint_id = endpoint_id
     if not key:
         raise ConfigError("no API key: set RUNPOD_API_KEY (or put it in a .env file)")
@@ -181,7 +197,32 @@ def _headless(args: argparse.Namespace, state: State) -> int:
         request = build_request(args)
     if args.command == "purge" and not args.yes and not confirm_purge(endpoint_id):
         return EXIT_OK
-    return asyncio.run(_run_command(args, settings, endpoint_id, request, state))
+    return asyncio.run(_within_deadline(
+        _run_command(args, settings, endpoint_id, request, state), args, settings, state))
+
+
+async def _within_deadline(work: Any, args: argparse.Namespace, settings: Any,
+                           state: State) -> int:
+    """The command under its overall deadline (``--timeout``; see rpdash.cli.deadline)."""
+    from urllib.parse import urlsplit
+
+    from rpdash.cli.deadline import FOLLOW_GRACE_S, seconds_for, within
+    from rpdash.cli.jobs import follows_job
+
+    cmd = args.command
+    following = follows_job(args)
+    seconds = seconds_for(args, reads_only=cmd in ("health", "status") and not following)
+
+    def job() -> tuple[str, str] | None:
+        if following and state.job_id:
+            return state.job_id, state.endpoint_id or "?"
+        return None
+
+    return await within(
+        work, seconds, what=f"rpdash {cmd}", where=urlsplit(settings.base_url).netloc or "RunPod",
+        job=job, may_have_changed=cmd in _MUTATING, default=args.timeout is None,
+        grace=FOLLOW_GRACE_S if following else 0.0,
+    )  # fmt: skip
 
 
 async def _run_command(
@@ -201,18 +242,17 @@ async def _run_command(
         on_retry=lambda exc, delay, n, most: retry_note(state, exc, delay, n, most),
     ) as client:
         cmd = args.command
-        if cmd == "run":
+        if cmd in ("run", "status", "cancel", "retry"):
+            # what the CLI learns about jobs goes to the history (opened on first use)
             state.history = CliHistory(settings.history_file(), state)
             try:
-                return await jobs.cmd_run(client, endpoint_id, request, args, state)
+                if cmd == "run":
+                    return await jobs.cmd_run(client, endpoint_id, request, args, state)
+                command = {"status": jobs.cmd_status, "cancel": jobs.cmd_cancel,
+                           "retry": jobs.cmd_retry}[cmd]  # fmt: skip
+                return await command(client, endpoint_id, args, state)
             finally:
                 state.history.close()
-        if cmd == "status":
-            return await jobs.cmd_status(client, endpoint_id, args, state)
-        if cmd == "cancel":
-            return await jobs.cmd_cancel(client, endpoint_id, args, state)
-        if cmd == "retry":
-            return await jobs.cmd_retry(client, endpoint_id, args, state)
         if cmd == "health":
             return await endpoint.cmd_health(client, endpoint_id, args)
         if cmd == "purge":

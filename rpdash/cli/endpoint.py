@@ -1,13 +1,41 @@
-"""Endpoint commands on the data plane: ``rpdash health`` and ``rpdash purge``."""
+"""Endpoint commands on the data plane (``rpdash health``, ``rpdash purge``) and how the
+command line names an endpoint (``--endpoint``: an id or a name from the config file)."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
-from rpdash.cli.output import note, safe, to_json
+from rpdash.cli.output import note, plural, safe, to_json
 from rpdash.cli.state import EXIT_OK
+
+
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://|^www\.", re.IGNORECASE)
+
+
+def resolve_endpoint(settings: Any, name: str, *, where: str = "--endpoint") -> str:
+    """The endpoint id ``name`` stands for (a config-file name or an id). A URL is refused
+    with what to do instead: the base URL is a setting of its own."""
+    from urllib.parse import urlsplit
+
+    from rpdash.core.errors import ConfigError
+
+    text = name.strip()
+    if _URL.match(text):
+        parts = urlsplit(text if "://" in text else f"https://{text}")
+        m = re.fullmatch(r"(.*/v2)/([^/]+)(?:/.*)?", parts.path)
+        hint = ""
+        if m:
+            base = f"{parts.scheme}://{parts.netloc}{m.group(1)}"
+            hint = f" (here: --base-url {safe(base)} --endpoint {safe(m.group(2))})"
+        raise ConfigError(
+            f"{where} {safe(text)!r} looks like a URL; it takes an endpoint id or a name from "
+            "the config file. A base URL goes in --base-url or RUNPOD_BASE_URL, ending in "
+            f"/v2, with the endpoint id after it in {where}{hint}"
+        )
+    return settings.resolve_endpoint(text)
 
 
 async def cmd_health(client: Any, endpoint_id: str, args: argparse.Namespace) -> int:
@@ -53,5 +81,6 @@ async def cmd_purge(client: Any, endpoint_id: str, args: argparse.Namespace) -> 
     if args.json:
         print(to_json(res.raw()), flush=True)
     else:
-        print(f"removed {res.removed} queued job(s) from endpoint {safe(endpoint_id)}", flush=True)
+        print(f"removed {plural(res.removed, 'queued job')} from endpoint {safe(endpoint_id)}",
+              flush=True)
     return EXIT_OK

@@ -94,12 +94,28 @@ class CliHistory:
             self._warn(first, "the job id is recorded in the history, its input and "
                               "results are not")
 
-    def job(self, job: Any, endpoint_id: str, mode: str) -> None:
-        """The job's latest state as the API answered it (status, output, error, times)."""
+    def _known(self, job_id: str) -> Any:
+        """The history's record of ``job_id``, or None."""
+        store = self._open()
+        if store is None:
+            return None
+        try:
+            return store.get(job_id)
+        except Exception as exc:  # noqa: BLE001
+            self._warn(exc)
+            return None
+
+    def job(self, job: Any, endpoint_id: str, mode: str | None = None) -> None:
+        """The job's latest state as the API answered it (status, output, error, times).
+        Without ``mode`` the history's mode of the job is kept (``run`` for a new one), so
+        a job that ends while ``rpdash status`` looks is counted by ``rpdash metrics``."""
         import time
 
         from rpdash.core.records import JobRecord
 
+        if mode is None:
+            known = self._known(job.id)
+            mode = known.mode if known is not None else "run"
         if self._chunk_job == job.id:
             self.flush_chunks()
         try:
@@ -116,6 +132,29 @@ class CliHistory:
             chunk_count=self._chunk_seq if self._chunk_job == job.id else 0,
         )
         self._do("update", rec, raw)
+
+    def answered(self, ref: Any, endpoint_id: str, *, retried: bool = False) -> None:
+        """A ``/cancel`` or ``/retry`` answer (``{id, status}``). A cancel is recorded when it
+        ended the job (not over a job the history already saw end); a retry puts the job
+        back in the queue, its output and error cleared."""
+        import time
+
+        from rpdash.core.models import JobStatus
+        from rpdash.core.records import JobRecord
+
+        known = self._known(ref.id)
+        if retried:
+            status = ref.status if ref.status is not JobStatus.UNKNOWN else JobStatus.IN_QUEUE
+        elif ref.status.terminal and (known is None or not known.terminal):
+            status = ref.status
+        else:
+            return
+        rec = JobRecord(
+            job_id=ref.id, endpoint_id=endpoint_id, status=status,
+            mode=known.mode if known is not None else "run", updated_at=time.time(),
+            retries=(known.retries if known is not None else 0) + (1 if retried else 0),
+        )
+        self._do("update", rec, None)
 
     def chunk(self, job_id: str, output: Any) -> None:
         if self._broken:

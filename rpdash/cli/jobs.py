@@ -28,39 +28,66 @@ def follows(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "follow", False) or getattr(args, "wait", None))
 
 
+def follows_job(args: argparse.Namespace) -> bool:
+    """The command waits for a job to end (``run --sync/--stream``, ``--follow``, ``--wait``)."""
+    if args.command == "run":
+        return bool(args.sync or args.stream or follows(args))
+    return args.command in ("status", "retry") and follows(args)
+
+
 def _got_id(state: State, job_id: str, endpoint_id: str, *, announce: bool) -> None:
     state.job_id = job_id
     if announce:
         note(f"job {safe(job_id)} submitted to endpoint {safe(endpoint_id)}")
 
 
+def _fits_run(request: Any) -> bool:
+    from rpdash.core.models import RUN_MAX_BYTES
+    from rpdash.services.validation import body_size
+
+    return body_size(request) <= RUN_MAX_BYTES
+
+
 async def cmd_run(client: Any, endpoint_id: str, request: Any, args: argparse.Namespace,
                   state: State) -> int:
-    history = state.history or CliHistory(None, state)
-    if args.sync:
-
-        def on_job_id(jid: str) -> None:
-            _got_id(state, jid, endpoint_id, announce=True)
-            history.submitted(jid, endpoint_id, "runsync", request)
-
-        job = await client.runsync(
-            endpoint_id, request, wait_ms=args.wait, timeout=args.timeout, on_job_id=on_job_id,
-        )
-        history.job(job, endpoint_id, "runsync")
-        return finish(job, args)
+    """Submit with ``/run``: the id is known (printed on stderr when following, committed to
+    the history) before anything else can go wrong. ``--sync`` then waits with ``/status``
+    long-polls, so Ctrl-C or a kill never loses the id, and RunPod keeps the result 30 min
+    (a ``/runsync`` answer carries the id only with the result and is kept 1 min). Only an
+    input too big for ``/run`` (10-20 MB) goes through ``/runsync``."""
+    history = _history(state)
+    if args.sync and not _fits_run(request):
+        return await _runsync(client, endpoint_id, request, args, state, history)
     ref = await client.run(endpoint_id, request)
-    mode = "stream" if args.stream else "run"
+    mode = "runsync" if args.sync else "stream" if args.stream else "run"
     # the id is announced (when following) and committed to the history before anything else
-    _got_id(state, ref.id, endpoint_id, announce=args.stream or follows(args))
+    _got_id(state, ref.id, endpoint_id, announce=follows_job(args))
     history.submitted(ref.id, endpoint_id, mode, request)
     if args.stream:
         return await _stream(client, endpoint_id, ref.id, args, state, history)
-    if follows(args):
+    if follows_job(args):
         job = await _follow(client, endpoint_id, ref.id, args)
         history.job(job, endpoint_id, mode)
         return finish(job, args)
     print(to_json(ref.raw()) if args.json else safe(ref.id), flush=True)
     return EXIT_OK
+
+
+async def _runsync(client: Any, endpoint_id: str, request: Any, args: argparse.Namespace,
+                   state: State, history: Any) -> int:
+    """``/runsync`` for an input over /run's 10 MB: its id arrives with the answer only."""
+    note("the input is over /run's 10 MB: sending it with /runsync, whose answer brings the "
+         "job id (up to 90 s); an interrupt before then loses it")
+
+    def on_job_id(jid: str) -> None:
+        _got_id(state, jid, endpoint_id, announce=True)
+        history.submitted(jid, endpoint_id, "runsync", request)
+
+    job = await client.runsync(
+        endpoint_id, request, wait_ms=args.wait, timeout=args.timeout, on_job_id=on_job_id,
+    )
+    history.job(job, endpoint_id, "runsync")
+    return finish(job, args)
 
 
 async def _follow(client: Any, endpoint_id: str, job_id: str, args: argparse.Namespace) -> Any:
@@ -125,16 +152,30 @@ def finish(job: Any, args: argparse.Namespace, *, print_output: bool = True) -> 
 
 async def cmd_status(client: Any, endpoint_id: str, args: argparse.Namespace,
                      state: State) -> int:
+    """A job's status; exit 1 when it ended FAILED, CANCELLED or TIMED_OUT (as ``run``)."""
     state.job_id = args.job_id
     if follows(args):
         job = await _follow(client, endpoint_id, args.job_id, args)
     else:
         job = await client.status(endpoint_id, args.job_id)
+    if job.id == args.job_id:  # (an answer about another id is shown, not recorded)
+        _history(state).job(job, endpoint_id)
     if args.json:
         print(to_json(job.raw()), flush=True)
-        return EXIT_OK
-    print("\n".join(job_lines(job)), flush=True)
-    return EXIT_OK
+    else:
+        print("\n".join(job_lines(job)), flush=True)
+    return _outcome(job)
+
+
+def _outcome(job: Any) -> int:
+    """Exit code of a job as far as it got: 1 once it ended other than COMPLETED."""
+    from rpdash.core.models import JobStatus
+
+    return EXIT_JOB if job.terminal and job.status is not JobStatus.COMPLETED else EXIT_OK
+
+
+def _history(state: State) -> Any:
+    return state.history or CliHistory(None, state)
 
 
 async def cmd_cancel(client: Any, endpoint_id: str, args: argparse.Namespace,
@@ -149,6 +190,7 @@ async def cmd_cancel(client: Any, endpoint_id: str, args: argparse.Namespace,
             err(state, str(exc))
             worst = max(worst, exit_code(exc))
             continue
+        _history(state).answered(ref, endpoint_id)
         if args.json:
             print(to_json(ref.raw()), flush=True)
         else:
@@ -160,9 +202,11 @@ async def cmd_retry(client: Any, endpoint_id: str, args: argparse.Namespace,
                     state: State) -> int:
     ref = await client.retry(endpoint_id, args.job_id)
     state.job_id = ref.id
+    _history(state).answered(ref, endpoint_id, retried=True)
     if follows(args):
         note(f"job {safe(ref.id)} requeued ({ref.status.value})")
         job = await _follow(client, endpoint_id, ref.id, args)
+        _history(state).job(job, endpoint_id)
         return finish(job, args)
     print(to_json(ref.raw()) if args.json else f"{safe(ref.id)} {ref.status.value}", flush=True)
     return EXIT_OK

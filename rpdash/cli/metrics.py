@@ -31,7 +31,9 @@ def cmd_metrics(ctx: Any) -> int:
         ms = MetricsStore(store)
         explicit = getattr(a, "endpoint", None) or (getattr(a, "endpoints", None) or [None])[0]
         if explicit:
-            endpoints = [ctx.settings.resolve_endpoint(explicit)]
+            from rpdash.cli.endpoint import resolve_endpoint
+
+            endpoints = [resolve_endpoint(ctx.settings, explicit)]
         else:
             jobs_all = ms.finished_jobs(None, now - window, now)
             seen = {getattr(j, "endpoint_id", None) for j in jobs_all}

@@ -31,7 +31,8 @@ import os
 import sys
 from typing import Any
 
-from rpdash.cli.output import format_log_line, safe, table, to_json
+from rpdash.cli.deadline import add_timeout_argument
+from rpdash.cli.output import format_log_line, plural, safe, table, to_json
 from rpdash.cli.state import EXIT_API, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from rpdash.core.redact import redact
 
@@ -62,6 +63,7 @@ def _common_parser() -> argparse.ArgumentParser:
     common.add_argument("--allow-insecure-http", action="store_true",
                         help="allow sending the key over plain http to a non-loopback host")  # fmt: skip
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (TOML)")
+    add_timeout_argument(common)
     return common
 
 
@@ -121,20 +123,19 @@ def dispatch(args: argparse.Namespace, settings: Any) -> int:
         RpdashError,
     )
 
+    from rpdash.files import SaveError
+
     secret = settings.api_key.get_secret_value() if getattr(settings, "api_key", None) else ""
     ctx = _Ctx(args, settings, secret)
     try:
         return _run(ctx)
     except KeyboardInterrupt:
-        ctx.close_save()
         return EXIT_INTERRUPTED
     except RpdashError as exc:
-        ctx.close_save()
         ctx.error(str(exc))
         return EXIT_USAGE if isinstance(exc, ConfigError | InvalidInput | InsecureTransport) else EXIT_API
-    except OSError as exc:  # --save path problems
-        ctx.close_save()
-        ctx.error(f"cannot write {safe(getattr(exc, 'filename', '') or '')}: {exc.strerror or exc}")
+    except SaveError as exc:  # --save: a link, a directory, no such directory, no room
+        ctx.error(f"--save: {exc}")
         return EXIT_USAGE
 
 
@@ -162,12 +163,6 @@ class _Ctx:
         else:
             print(line, flush=True)
 
-    def close_save(self) -> None:
-        if self.save is not None:
-            self.save.close()
-            self.note(f"saved {self.saved} line(s) to {self.args.save}")
-            self.save = None
-
     # -------------------------------------------------------------- settings
 
     def key(self) -> str:
@@ -178,6 +173,7 @@ class _Ctx:
         return self.secret
 
     def endpoint(self) -> str:
+        from rpdash.cli.endpoint import resolve_endpoint
         from rpdash.core.errors import ConfigError
 
         a = self.args
@@ -185,7 +181,7 @@ class _Ctx:
             or self.settings.endpoint_id  # fmt: skip
         if not name:
             raise ConfigError("no endpoint: pass --endpoint ID or set RUNPOD_ENDPOINT_ID")
-        return self.settings.resolve_endpoint(name)
+        return resolve_endpoint(self.settings, name)
 
     def control_url(self) -> str:
         from rpdash.api.control import control_url_for
@@ -210,21 +206,22 @@ class _Ctx:
 
 def _run(ctx: _Ctx) -> int:
     import asyncio
+    from urllib.parse import urlsplit
+
+    from rpdash.cli.deadline import seconds_for, within
 
     cmd = ctx.args.command
     if cmd == "metrics":
         from rpdash.cli.metrics import cmd_metrics
 
         return cmd_metrics(ctx)
-    if cmd == "logs" and ctx.args.save:
-        fd = os.open(ctx.args.save, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
-        ctx.save = os.fdopen(fd, "w", encoding="utf-8")
     fn = {"endpoints": _cmd_endpoints, "workers": _cmd_workers, "logs": _cmd_logs,
           "diagnose": _cmd_diagnose}[cmd]  # fmt: skip
-    try:
-        return asyncio.run(fn(ctx))
-    finally:
-        ctx.close_save()
+    follows = cmd == "logs" and ctx.args.follow
+    seconds = seconds_for(ctx.args, reads_only=not follows)
+    where = urlsplit(ctx.control_url()).netloc or "RunPod"
+    return asyncio.run(within(fn(ctx), seconds, what=f"rpdash {cmd}", where=where,
+                              default=getattr(ctx.args, "timeout", None) is None))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- endpoints
@@ -269,7 +266,7 @@ async def _cmd_workers(ctx: _Ctx) -> int:
         print(to_json(wl.to_dict()), flush=True)
         return EXIT_OK
     s = wl.summary
-    print(f"endpoint {safe(endpoint_id)}: {s.get('total', len(wl.workers))} worker(s): running "
+    print(f"endpoint {safe(endpoint_id)}: {plural(s.get('total', len(wl.workers)), 'worker')}: running "
           f"{s.get('running', 0)}, idle {s.get('idle', 0)}, initializing {s.get('initializing', 0)}, "
           f"throttled {s.get('throttled', 0)}, unhealthy {s.get('unhealthy', 0)}", flush=True)  # fmt: skip
     if wl.workers:
@@ -285,14 +282,42 @@ async def _cmd_workers(ctx: _Ctx) -> int:
 
 
 async def _cmd_logs(ctx: _Ctx) -> int:
-    from rpdash.api.control import log_matches, parse_since
+    from rpdash.api.control import parse_since
     from rpdash.core.clock import RealClock
 
     a = ctx.args
     endpoint_id = ctx.endpoint()
     since = parse_since(a.since, RealClock().time()) if a.since else None
+    cc = ctx.control()  # everything is checked before --save touches a file
+    if not a.save:
+        shown = await _print_logs(ctx, cc, endpoint_id, since)
+    else:
+        from rpdash.files import private_writer
+
+        done = False
+        try:
+            # a new private file renamed over PATH at the end: a command that fails before
+            # the first line leaves PATH as it was; Ctrl-C keeps the lines that came
+            with private_writer(a.save) as fh:
+                ctx.save = fh
+                shown = await _print_logs(ctx, cc, endpoint_id, since)
+            done = True
+        finally:
+            ctx.save = None
+            if done or ctx.saved:
+                ctx.note(f"saved {plural(ctx.saved, 'line')} to {a.save}")
+    if shown == 0 and not a.follow and not a.json:
+        ctx.note("no log lines" + (" match" if (a.level or a.grep or a.job) else ""))
+    return EXIT_OK
+
+
+async def _print_logs(ctx: _Ctx, cc: Any, endpoint_id: str, since: float | None) -> int:
+    """Print (or save) the lines that pass the filters; return how many."""
+    from rpdash.api.control import log_matches
+
+    a = ctx.args
     shown = 0
-    async with ctx.control() as cc:
+    async with cc:
         if a.worker:
             stream = cc.worker_logs(endpoint_id, a.worker, tail=a.tail, since=since,
                                     source=a.source, follow=a.follow, idle=LOG_IDLE_S)  # fmt: skip
@@ -304,9 +329,7 @@ async def _cmd_logs(ctx: _Ctx) -> int:
                 continue
             shown += 1
             ctx.out(to_json(line.to_dict()) if a.json else format_log_line(line, with_worker=not a.worker))
-    if shown == 0 and not a.follow and not a.json:
-        ctx.note("no log lines" + (" match" if (a.level or a.grep or a.job) else ""))
-    return EXIT_OK
+    return shown
 
 
 # ---------------------------------------------------------------------------- diagnose

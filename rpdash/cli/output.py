@@ -33,6 +33,11 @@ def to_json(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=True, default=str).replace("\x7f", "\\u007f")
 
 
+def plural(n: int, word: str) -> str:
+    """``1 job``, ``3 jobs``, ``0 lines``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 # ---------------------------------------------------------------------------- stderr
 
 

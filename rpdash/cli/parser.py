@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from rpdash.cli.deadline import add_timeout_argument, positive_float
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -51,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--readonly", action="store_true", default=argparse.SUPPRESS,
         help="refuse commands that change anything",
     )
+    add_timeout_argument(common)
 
     follow = argparse.ArgumentParser(add_help=False)
     follow.add_argument(
@@ -59,10 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
     follow.add_argument(
         "--wait", type=_positive_int, metavar="MS",
         help="long-poll hold per request in ms (1000-300000); implies --follow",
-    )
-    follow.add_argument(
-        "--timeout", type=_positive_float, metavar="S",
-        help="give up following after S seconds (the job keeps running; exit 1)",
     )
 
     r = sub.add_parser(
@@ -75,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the job's input object: JSON text, @file, or @- for stdin (default {})",
     )
     mode = r.add_mutually_exclusive_group()
-    mode.add_argument("--sync", action="store_true", help="use /runsync and wait for the result")
+    mode.add_argument("--sync", action="store_true", help="wait for the result (submitted with /run: the job id is "
+                      "printed and saved at once, and RunPod keeps the result 30 min)")
     mode.add_argument("--stream", action="store_true", help="print streamed chunks as they arrive")
     r.add_argument("--execution-timeout", type=_positive_int, metavar="MS",
                    help="policy.executionTimeout in ms (5000-604800000)")
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--scenario", default="default", metavar="NAME")
     sm.add_argument("--seed", type=int, default=None, metavar="N",
                     help="seed for job ids, worker ids and faults (default: random; repeatable runs with a fixed seed)")
-    sm.add_argument("--time-scale", type=_positive_float, default=1.0, metavar="X")
+    sm.add_argument("--time-scale", type=positive_float, default=1.0, metavar="X")
 
     from rpdash.cli import ops
 
@@ -127,14 +127,4 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if v <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
     return v

@@ -15,6 +15,7 @@ from rpdash.cli.output import safe
 
 def read_input(spec: str) -> dict[str, Any]:
     from rpdash.core.errors import InvalidInput
+    from rpdash.services.validation import MAX_INPUT_DEPTH, nested_deeper_than, too_deep_message
 
     if spec.startswith("@"):
         path = spec[1:]
@@ -33,6 +34,10 @@ def read_input(spec: str) -> dict[str, Any]:
         data = json.loads(text)
     except ValueError as exc:
         raise InvalidInput(f"{safe(where)} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput(too_deep_message(safe(where))) from None
+    if nested_deeper_than(data, MAX_INPUT_DEPTH):
+        raise InvalidInput(too_deep_message(safe(where)))
     if not isinstance(data, dict):
         raise InvalidInput(
             f"{safe(where)} must be a JSON object (it becomes the job's \"input\"), "

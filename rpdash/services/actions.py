@@ -6,12 +6,14 @@ size, ids, policy ranges, webhook URL; the read-only switch) and raises ``Invali
 
 - **submit, run mode**: ``/run``; the record is committed to the history *before* the call
   returns, and the tracker follows the job.
-- **submit, runsync mode**: ``/runsync`` runs as a background task. Its ``wait`` is kept short
-  (``runsync_wait_ms``, 10 s): short jobs come back finished in one request; for longer ones
-  the id comes back then, and the client follows the job with ``/status-sync``. ``submit``
-  returns as soon as the id is known (stored through ``on_job_id``), with the final record if
-  the job already finished. The job list shows it at once either way, and the background
-  task updates the record when the job ends (or hands it to the tracker if it gives up).
+- **submit, runsync mode** (wait for the result): ``/run``, and the record is committed to the
+  history at once, so quitting or a crash never loses the id (a ``/runsync`` answer brings
+  the id only with the result, up to 90 s later, and RunPod keeps that result 1 minute
+  instead of 30). Then one ``/status-sync`` long-poll of ``runsync_wait_ms`` (10 s): short
+  jobs come back finished from ``submit``; longer ones are followed by a background task
+  with ``/status-sync`` until they end (or the tracker takes over after
+  ``runsync_follow_s``). Only an input too big for ``/run`` (10-20 MB) is sent with
+  ``/runsync``, the id then stored the moment its answer arrives.
 - **submit, stream mode**: ``/run``, then a stream follower is the job's only reader.
 - **cancel** of several jobs, at most 8 at a time (the documented cancel concurrency is 20):
   each answer is a record or the error for that job. The final state is what the API says:
@@ -33,10 +35,18 @@ from typing import Any
 from rpdash.api.protocol import RunPodAPI
 from rpdash.core.clock import Clock, RealClock
 from rpdash.core.errors import InvalidInput, RpdashError, Timeout
-from rpdash.core.models import Job, JobStatus, Policy, PurgeResult
+from rpdash.core.models import (
+    RUN_MAX_BYTES,
+    RUNSYNC_WAIT_MIN_MS,
+    Job,
+    JobStatus,
+    Policy,
+    PurgeResult,
+)
 from rpdash.core.records import JobRecord
 from rpdash.services.tracking import JobBook, JobTracker
 from rpdash.services.validation import (
+    body_size,
     build_request,
     check_endpoint_id,
     check_job_id,
@@ -49,6 +59,8 @@ log = logging.getLogger("rpdash.services.actions")
 RUNSYNC_WAIT_MS = 10_000
 #: How long the client follows a runsync job before the tracker takes over (seconds).
 RUNSYNC_FOLLOW_S = 600.0
+#: the longest ``/status-sync`` hold asked for while following (the SDKs' maximum, ms)
+STATUS_SYNC_HOLD_MS = 90_000
 CANCEL_CONCURRENCY = 8
 
 
@@ -118,7 +130,9 @@ class Actions:
         if req.webhook:
             extra["webhook"] = req.webhook
         if mode == "runsync":
-            return await self._submit_runsync(endpoint_id, req, extra)
+            if body_size(req) > RUN_MAX_BYTES:
+                return await self._submit_runsync(endpoint_id, req, extra)
+            return await self._submit_and_wait(endpoint_id, req, extra)
         ref = await self.client.run(endpoint_id, req)
         rec = self._new_record(ref.id, endpoint_id, ref.status, mode, req.input, extra)
         self.book.add(rec, submitted=True)
@@ -154,9 +168,54 @@ class Actions:
             extra=dict(extra),
         )
 
+    async def _submit_and_wait(
+        self, endpoint_id: str, req: Any, extra: dict[str, Any]
+    ) -> JobRecord:
+        """runsync mode through ``/run``: the id is stored before anything can go wrong."""
+        ref = await self.client.run(endpoint_id, req)
+        job_id = ref.id
+        rec = self._new_record(job_id, endpoint_id, ref.status, "runsync", req.input, extra)
+        self.book.add(rec, submitted=True)
+        self.tracker.track(rec, fresh=True, owner="runsync")
+        self.book.flush()  # in the store and on screen before the first wait
+        deadline = self.clock.now() + self.runsync_follow_s
+        first = asyncio.ensure_future(
+            self.client.status_sync(endpoint_id, job_id, wait_ms=self.runsync_wait_ms)
+        )
+        try:
+            await asyncio.wait({first})
+        except asyncio.CancelledError:
+            first.cancel()
+            self.tracker.release(job_id)  # stored and tracked: the tracker follows it
+            raise
+        if not first.cancelled() and first.exception() is None and not first.result().terminal:
+            self.book.apply(job_id, first.result())
+            call = asyncio.ensure_future(self._follow(endpoint_id, job_id, deadline))
+            self._tasks.add(call)
+            call.add_done_callback(self._tasks.discard)
+            call.add_done_callback(lambda t: self._runsync_done(job_id, t))
+        else:
+            self._runsync_done(job_id, first)
+        self.book.flush()
+        return self.book.get(job_id) or rec
+
+    async def _follow(self, endpoint_id: str, job_id: str, deadline: float) -> Job:
+        """``/status-sync`` long-polls until the job ends; ``Timeout`` at ``deadline``."""
+        while True:
+            left_ms = int((deadline - self.clock.now()) * 1000)
+            if left_ms < RUNSYNC_WAIT_MIN_MS:
+                raise Timeout(f"job {job_id} still running after {self.runsync_follow_s:g} s")
+            hold = min(STATUS_SYNC_HOLD_MS, left_ms)
+            job = await self.client.status_sync(endpoint_id, job_id, wait_ms=hold)
+            if job.terminal:
+                return job
+            self.book.apply(job_id, job)
+
     async def _submit_runsync(
         self, endpoint_id: str, req: Any, extra: dict[str, Any]
     ) -> JobRecord:
+        """runsync mode for an input over /run's 10 MB: ``/runsync``, whose answer brings
+        the id (stored through ``on_job_id`` the moment it arrives)."""
         loop = asyncio.get_running_loop()
         got_id: asyncio.Future[str] = loop.create_future()
         holder: dict[str, JobRecord] = {}

@@ -29,6 +29,9 @@ from rpdash.core.models import (
 
 MODES = ("run", "runsync", "stream")
 WEBHOOK_MAX_LEN = 2048
+#: the deepest nesting of lists and objects an input may have: deeper inputs would exhaust
+#: Python's recursion limit (about 1000) somewhere between parsing, sending and storing
+MAX_INPUT_DEPTH = 500
 
 
 def _show(value: object, limit: int = 40) -> str:
@@ -48,6 +51,8 @@ def parse_input(value: str | dict[str, Any]) -> dict[str, Any]:
     """The job input as a dict. Text must be one JSON object; a mistake is reported with its
     line and column ("input is not valid JSON: Expecting ',' delimiter at line 3, column 5")."""
     if isinstance(value, dict):
+        if nested_deeper_than(value, MAX_INPUT_DEPTH):
+            raise InvalidInput(too_deep_message("input"))
         return value
     if not isinstance(value, str):
         raise InvalidInput(f"input must be a JSON object, not {type(value).__name__}")
@@ -62,7 +67,9 @@ def parse_input(value: str | dict[str, Any]) -> dict[str, Any]:
     except ValueError as e:  # NaN / Infinity
         raise InvalidInput(f"input is not valid JSON: {e}") from None
     except RecursionError:
-        raise InvalidInput("input is not valid JSON: nested too deeply") from None
+        raise InvalidInput(too_deep_message("input")) from None
+    if nested_deeper_than(data, MAX_INPUT_DEPTH):
+        raise InvalidInput(too_deep_message("input"))
     if not isinstance(data, dict):
         kind = {list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
             type(data), "a number"
@@ -72,6 +79,31 @@ def parse_input(value: str | dict[str, Any]) -> dict[str, Any]:
             "the object to the worker as job['input']"
         )
     return data
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """True when lists and objects in ``value`` nest more than ``limit`` levels (checked
+    without recursion, so any depth is safe to ask about)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            children: Any = v.values()
+        elif isinstance(v, list):
+            children = v
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children)
+    return False
+
+
+def too_deep_message(where: str) -> str:
+    return (
+        f"{where} nests lists and objects more than {MAX_INPUT_DEPTH} levels deep: "
+        "rpdash cannot send it safely; flatten it"
+    )
 
 
 def check_endpoint_id(endpoint_id: object) -> str:

@@ -431,7 +431,7 @@ def test_row8_escapes_in_output_error_and_ids_are_inert(cli):
     cli.sim.set_mutator(lambda ep, op, p: evil_job if op == "status" else None)
     r = cli("status", job, "--endpoint", "mock")
     tally("faults")
-    assert r.code == 0
+    assert r.code == 1  # the answer says FAILED (README: exit 1)
     _inert(r.out + r.err)
     assert "boom \\x1b]52;c;" in r.out
     # an error message from the server

@@ -95,7 +95,9 @@ def test_run_sync_prints_output_and_reports_on_stderr(cli):
     p = cli("run", "--sync", "--endpoint", "mock", "--input", '{"mock_return": {"n": 5}}')
     assert p.returncode == 0
     assert json.loads(p.stdout) == {"n": 5}
-    assert re.search(r"rpdash: job sync-\S+ submitted to endpoint mock", p.stderr)
+    m = re.search(r"rpdash: job (\S+) submitted to endpoint mock", p.stderr)
+    # submitted with /run (its id known at once, its result kept 30 min), not /runsync
+    assert m and not m.group(1).startswith("sync-"), p.stderr
     assert "COMPLETED" in p.stderr
 
 
@@ -228,7 +230,7 @@ def test_purge_needs_yes_without_a_terminal(cli):
     assert "pass --yes" in error_line(p)
     assert cli.sim.call(lambda: cli.sim.engine.health("mock"))["jobs"]["inQueue"] == 1
     p = cli("purge", "--endpoint", "mock", "--yes")
-    assert p.returncode == 0 and p.stdout.strip() == "removed 1 queued job(s) from endpoint mock"
+    assert p.returncode == 0 and p.stdout.strip() == "removed 1 queued job from endpoint mock"
 
 
 def _purge_on_a_terminal(sim, tmp_path, answer: bytes):
@@ -268,7 +270,7 @@ def test_purge_asks_on_a_terminal(ksim, tmp_path):
     assert rc == 0 and out == "" and "nothing purged" in err
     assert ksim.call(lambda: ksim.engine.health("mock"))["jobs"]["inQueue"] == 1
     rc, prompt, out, err = _purge_on_a_terminal(ksim, tmp_path, b"y\n")
-    assert rc == 0 and out.strip() == "removed 1 queued job(s) from endpoint mock"
+    assert rc == 0 and out.strip() == "removed 1 queued job from endpoint mock"
 
 
 def test_readonly_refuses_changes(cli):

@@ -85,7 +85,7 @@ def test_workers(sim: SimServer, tmp_path: Path, capsys: pytest.CaptureFixture[s
     runsync(sim)
     assert run(["workers", "--endpoint", "mock"], settings(sim, tmp_path)) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "1 worker(s): running 0, idle 1" in out[0]
+    assert "1 worker: running 0, idle 1" in out[0]
     assert out[1].split()[:2] == ["ID", "STATUS"] and out[2].split()[1] == "IDLE"
     assert run(["workers", "--json"], settings(sim, tmp_path, endpoint_id="mock")) == 0
     assert json.loads(capsys.readouterr().out)["summary"]["idle"] == 1
