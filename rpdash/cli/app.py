@@ -154,7 +154,14 @@ def _sim(args: argparse.Namespace) -> int:
             f"{safe(args.host)}: it is a local test double; no command-line flag changes that"
         )
 
+    if args.list_scenarios:
+        from rpdash.cli.parser import scenario_lines
+        from rpdash.sim.scenarios import scenario_catalog
+
+        print(scenario_lines(scenario_catalog()))
+        return EXIT_OK
     serve(
+        pickup=args.pickup,
         host=args.host,
         port=args.port,
         api_key=args.api_key or None,

@@ -7,6 +7,7 @@ commands add their own subparsers (``rpdash.cli.ops.add_subcommands``).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from rpdash.cli.deadline import add_timeout_argument, positive_float
 
@@ -103,7 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--port", type=int, default=8000)
     sm.add_argument("--api-key", default="sim-key", metavar="KEY",
                     help="key clients must send (default sim-key)")
-    sm.add_argument("--scenario", default="default", metavar="NAME")
+    sm.add_argument("--scenario", default="default", metavar="NAME",
+                    help="a named world or incident drill (listed below; default: default)")
+    sm.add_argument("--pickup", metavar="ORDER", default=None,
+                    help="how workers take queued jobs: fifo, batch or random "
+                         "(default: each scenario's own, fifo); RunPod does not promise FIFO")
+    sm.add_argument("--list-scenarios", action="store_true",
+                    help="print the scenarios with one line each and exit")
+    sm.format_help = _with_scenarios(sm.format_help)  # type: ignore[method-assign]
     sm.add_argument("--seed", type=int, default=None, metavar="N",
                     help="seed for job ids, worker ids and faults (default: random; repeatable runs with a fixed seed)")
     sm.add_argument("--time-scale", type=positive_float, default=1.0, metavar="X")
@@ -112,6 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     ops.add_subcommands(sub, common)
     return p
+
+
+def _with_scenarios(format_help: Callable[[], str]) -> Callable[[], str]:
+    """``rpdash sim --help`` ends with the scenario list, imported only when help is shown
+    (the simulator's modules are too heavy for every ``rpdash`` start)."""
+
+    def formatted() -> str:
+        from rpdash.sim.scenarios import scenario_catalog
+
+        return format_help() + "\nscenarios:\n" + scenario_lines(scenario_catalog()) + "\n"
+
+    return formatted
+
+
+def scenario_lines(catalog: list[tuple[str, str]]) -> str:
+    width = max((len(name) for name, _ in catalog), default=0)
+    return "\n".join(f"  {name.ljust(width)}  {text}" for name, text in catalog)
 
 
 def _version() -> str:
