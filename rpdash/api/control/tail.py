@@ -25,12 +25,12 @@ from typing import Any
 
 import httpx
 
+from rpdash.api.bodies import loads
 from rpdash.api.control.connection import ControlConnection, backoff, check_id
 from rpdash.api.control.loglines import LogLine, log_order
 from rpdash.api.control.models import WorkerList
 from rpdash.api.control.sse import Event, sse_events
 from rpdash.core.errors import BadResponse, InvalidInput, NotFound, RpdashError
-from rpdash.core.redact import sanitize
 
 __all__ = ["TAIL_DEFAULT", "TAIL_MAX", "LogTailer"]
 
@@ -334,7 +334,7 @@ class LogTailer:
 
     def _log_line(self, worker_id: str, ev: Event) -> LogLine | None:
         try:
-            data = json.loads(ev.data or "")
+            data = loads(ev.data or "")
         except ValueError:
             data = {"line": ev.data, "source": "container"}
         if not isinstance(data, dict):
@@ -343,28 +343,21 @@ class LogTailer:
 
     async def _open_stream(self, url: str, params: dict[str, Any], headers: dict[str, str],
                            endpoint_id: str, worker_id: str) -> httpx.Response:  # fmt: skip
-        http = self._conn.client()
-        req = http.build_request("GET", url, params=params, headers=headers,
-                                 timeout=httpx.Timeout(self._conn.timeout, read=None))  # fmt: skip
-        try:
-            resp = await http.send(req, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._conn.transport_error(exc, f"the log of worker {worker_id}") from exc
+        """Open the event stream (its headers within the request timeout; the stream
+        itself has no read timeout: a quiet log is not an error)."""
+        req = self._conn.client().build_request("GET", url, params=params, headers=headers,
+                                                timeout=httpx.Timeout(self._conn.timeout, read=None))  # fmt: skip
+        resp, content = await self._conn.exchange(req, f"the log of worker {worker_id}", keep_open=True)
         if resp.status_code != 200:
-            try:
-                content = await resp.aread()
-            except httpx.HTTPError:
-                content = b""
-            finally:
-                await resp.aclose()
+            await resp.aclose()
             raise self._conn.http_error(resp.status_code, resp.headers, content,
-                                   f"worker {worker_id} of endpoint {endpoint_id}")  # fmt: skip
+                                        f"worker {worker_id} of endpoint {endpoint_id}")  # fmt: skip
         ctype = resp.headers.get("content-type", "")
         if "text/event-stream" not in ctype:
             await resp.aclose()
             raise BadResponse(
                 f"RunPod's answer for the log of worker {worker_id} is not an event stream "
-                f"({sanitize(ctype or 'no content type', limit=40)})"
+                f"({self._conn.inert(ctype or 'no content type', 40)})"
             )
         return resp
 
