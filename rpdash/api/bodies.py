@@ -17,8 +17,11 @@ are only quoted, so their bodies are read up to :data:`ERROR_BODY_BYTES` and cut
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 import zlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -30,6 +33,7 @@ __all__ = [
     "BodyTooLarge",
     "BodyUnreadable",
     "loads",
+    "iter_lines",
     "read_body",
 ]
 
@@ -70,16 +74,58 @@ async def read_body(resp: httpx.Response, cap: int, *, truncate: bool = False) -
         if inflater is None and size.isdigit() and int(size) > cap and not truncate:
             raise BodyTooLarge(f"{int(size)} bytes")
         async for raw in resp.aiter_raw():
-            _take(inflater, raw, buf, cap)
-            if len(buf) > cap:
+            if not _fill(buf, _plain(inflater, raw), cap):
                 break
         else:
-            _take(inflater, b"", buf, cap)  # what zlib still holds back
+            _fill(buf, _plain(inflater, b""), cap)  # what zlib still holds back
     if len(buf) > cap:
         if not truncate:
             raise BodyTooLarge(f"more than {cap} bytes")
         del buf[cap:]
     return bytes(buf)
+
+
+async def iter_lines(resp: httpx.Response, max_line: int) -> AsyncIterator[str]:
+    """The lines of a streamed text body without their ends (``\\r\\n``, ``\\n`` or ``\\r``,
+    as in text/event-stream), decompressed in bounded steps; a line that grows past
+    ``max_line`` characters raises :class:`BodyTooLarge`."""
+    if resp.is_stream_consumed:  # an answer made in memory (a test transport): decoded
+        inflater, chunks = None, _once(resp.content)
+    else:
+        inflater, chunks = _inflater(resp.headers.get("content-encoding", "")), resp.aiter_raw()
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    async for raw in chunks:
+        for piece in _plain(inflater, raw):
+            lines, pending = _lines(pending + decoder.decode(piece))
+            for line in lines:
+                yield line
+            if len(pending) > max_line:
+                raise BodyTooLarge(f"a line of more than {max_line} characters")
+    for piece in _plain(inflater, b""):
+        pending += decoder.decode(piece)
+    pending += decoder.decode(b"", final=True)
+    *lines, last = _EOL.split(pending)
+    for line in lines:
+        yield line
+    if last:
+        yield last
+
+
+_EOL = re.compile("\r\n|\r|\n")
+
+
+def _lines(text: str) -> tuple[list[str], str]:
+    """The complete lines of ``text``, and the rest (a last ``\\r`` may be half of a
+    ``\\r\\n``: it waits with the rest)."""
+    hold = text.endswith("\r")
+    lines = _EOL.split(text[:-1] if hold else text)
+    rest = lines.pop()
+    return lines, rest + "\r" if hold else rest
+
+
+async def _once(content: bytes) -> AsyncIterator[bytes]:
+    yield content
 
 
 class _Inflater:
@@ -122,22 +168,33 @@ def _inflater(encoding: str) -> _Inflater | None:
     raise BodyUnreadable("the answer is in a content encoding rpdash did not ask for")
 
 
-def _take(inflater: _Inflater | None, data: bytes, buf: bytearray, cap: int) -> None:
-    """Add ``data`` to ``buf``, decompressed, never more than one byte past ``cap``; empty
-    ``data`` drains what zlib still holds back."""
+#: decompressed output comes out at most this much at a time
+_STEP = 1 << 20
+
+
+def _plain(inflater: _Inflater | None, data: bytes) -> Iterator[bytes]:
+    """``data`` decompressed, in pieces of at most ``_STEP`` bytes; empty ``data`` drains
+    what zlib still holds back."""
     if inflater is None:
-        buf += data
+        if data:
+            yield data
         return
     try:
-        _inflate(inflater, data, buf, cap)
+        while True:
+            out = inflater.decompress(data, _STEP)
+            if out:
+                yield out
+            data = inflater.unconsumed_tail
+            if not data and not out:
+                return
     except zlib.error:
         raise BodyUnreadable("the compressed answer is corrupt") from None
 
 
-def _inflate(inflater: _Inflater, data: bytes, buf: bytearray, cap: int) -> None:
-    while len(buf) <= cap:
-        out = inflater.decompress(data, cap + 1 - len(buf))
-        buf += out
-        data = inflater.unconsumed_tail
-        if not data and not out:
-            return
+def _fill(buf: bytearray, pieces: Iterator[bytes], cap: int) -> bool:
+    """Add ``pieces`` to ``buf``; False (and stop) once it holds more than ``cap``."""
+    for piece in pieces:
+        buf += piece
+        if len(buf) > cap:
+            return False
+    return True

@@ -221,6 +221,25 @@ async def test_a_gzip_bomb_is_refused_with_memory_bounded(hostile):
     assert peak < 80 << 20, f"peak {peak >> 20} MiB while reading a 256 MiB bomb"
 
 
+async def test_a_log_stream_bomb_or_endless_line_is_refused_with_memory_bounded(hostile):
+    """The log tail reads its stream in bounded steps too: a gzip bomb without a line end,
+    and a plain line that never ends, are refused, not held in memory."""
+    bomb = gzip_bomb(256 << 20)
+    endless = b"data: " + b"x" * (12 << 20)
+    tracemalloc.start()
+    try:
+        for body, extra in ((bomb, "Content-Encoding: gzip\r\n"), (endless, "")):
+            srv = hostile(answer(200, body, ctype="text/event-stream", extra=extra))
+            async with control_client(srv, clock=RealClock()) as cc:
+                with pytest.raises(BadResponse) as err:
+                    [ln async for ln in cc.worker_logs("ep", "w1", follow=False, idle=60)]
+            assert "log stream of worker w1 cannot be read" in str(err.value)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 80 << 20, f"peak {peak >> 20} MiB"
+
+
 async def test_an_answer_in_an_encoding_not_asked_for_is_refused(hostile):
     srv = hostile(answer(200, b"\x00" * 64, extra="Content-Encoding: br\r\n"))
     async with data_client(srv) as c:
@@ -290,7 +309,7 @@ async def test_deeply_nested_log_lines_are_shown_as_text(hostile):
               f"id: 2\ndata: {{\"line\": {json.dumps(deep_line)}, \"source\": \"container\"}}\n\n").encode()  # fmt: skip
     srv = hostile(answer(200, events, ctype="text/event-stream"))
     async with control_client(srv, clock=RealClock()) as cc:  # idle waits must be real
-        lines = [ln async for ln in cc.worker_logs("ep", "w1", follow=False)]
+        lines = [ln async for ln in cc.worker_logs("ep", "w1", follow=False, idle=60)]
     assert [ln.event_id for ln in lines] == ["1", "2"]
     assert lines[0].line == "[" * 100_000 and lines[1].line == deep_line
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from rpdash.api.bodies import loads
+from rpdash.api.bodies import BodyTooLarge, BodyUnreadable, iter_lines, loads
 from rpdash.api.control.connection import ControlConnection, backoff, check_id
 from rpdash.api.control.loglines import LogLine, log_order
 from rpdash.api.control.models import WorkerList
@@ -36,6 +36,9 @@ __all__ = ["TAIL_DEFAULT", "TAIL_MAX", "LogTailer"]
 
 TAIL_DEFAULT = 100
 TAIL_MAX = 5000
+#: bounds on what one log event may hold (characters of a line, of an event's data)
+MAX_LINE = 4 << 20
+MAX_EVENT = 8 << 20
 
 
 class _Idle:
@@ -250,7 +253,7 @@ class LogTailer:
                 await self._clock.sleep(backoff(failures, exc))
                 continue
             connected_once = True
-            events = sse_events(resp.aiter_lines())
+            events = sse_events(iter_lines(resp, MAX_LINE), max_data=MAX_EVENT)
             nxt: asyncio.Future[Event] | None = None
             dropped = False
             try:
@@ -303,6 +306,9 @@ class LogTailer:
                         yield line
             except httpx.HTTPError:
                 dropped = True
+            except (BodyTooLarge, BodyUnreadable) as exc:
+                raise BadResponse(f"RunPod's log stream of worker {worker_id} cannot be read: "
+                                  f"{exc}") from None  # fmt: skip
             finally:
                 if nxt is not None and not nxt.done():
                     nxt.cancel()
