@@ -6,7 +6,6 @@ Server text quoted in a message is made inert for a terminal and scrubbed of the
 
 from __future__ import annotations
 
-import json
 from typing import TypeVar
 
 import httpx
@@ -28,7 +27,8 @@ from rpdash.core.errors import (
     Unreachable,
 )
 from rpdash.core.models import Health, PurgeResult, StreamBatch
-from rpdash.core.redact import redact, sanitize
+from rpdash.api.bodies import MAX_BODY_BYTES, BodyTooLarge, loads
+from rpdash.core.redact import inert, inert_excerpt
 
 __all__ = ["IDEMPOTENT", "MAY_HAVE_RECEIVED", "Answers"]
 
@@ -97,7 +97,7 @@ class Answers:
         """``jobs`` or ``workers`` is an object (the model alone would read ``"jobs": "many"``
         as all zeros). Health is polled every few seconds, so a second parse is cheap."""
         try:
-            data = json.loads(content)
+            data = loads(content)
         except ValueError:
             return False
         return isinstance(data, dict) and (
@@ -105,38 +105,43 @@ class Answers:
         )
 
     def _excerpt(self, content: bytes, limit: int = 120) -> str:
-        text = content[: limit * 4].decode("utf-8", errors="replace").strip()
-        if not text:
-            return "(empty body)"
-        return repr(self._scrub(sanitize(text, limit=limit)))
+        text = inert_excerpt(content, self._key, limit)
+        return repr(text) if text else "(empty body)"
 
-    def _scrub(self, text: str) -> str:
-        return redact(text, self._key)
+    def inert(self, text: str, limit: int) -> str:
+        """Server text safe to quote: the key masked, then controls escaped and cut."""
+        return inert(text, self._key, limit=limit)
 
     def _server_text(self, content: bytes) -> str | None:
         """The error text a server put in its body (``{"error": ...}`` and friends)."""
         if not content:
             return None
         try:
-            data = json.loads(content)
+            data = loads(content)
         except ValueError:
             data = None
         if isinstance(data, dict):
             for k in ("error", "message", "detail", "title"):
                 v = data.get(k)
                 if isinstance(v, str) and v.strip():
-                    return self._scrub(sanitize(v.strip(), limit=200))
+                    return self.inert(v.strip(), 200)
             return None
-        text = content[:800].decode("utf-8", errors="replace").strip()
-        if not text or text.lstrip().startswith("<"):  # an HTML error page says nothing useful
+        text = inert_excerpt(content, self._key, 200)
+        if not text or text.startswith("<"):  # an HTML error page says nothing useful
             return None
-        return self._scrub(sanitize(text, limit=200))
+        return text
 
     def http_error(
-        self, resp: httpx.Response, op: str, endpoint_id: str, job_id: str | None
+        self,
+        code: int,
+        headers: httpx.Headers,
+        content: bytes,
+        op: str,
+        endpoint_id: str,
+        job_id: str | None,
     ) -> RpdashError:
-        code = resp.status_code
-        text = self._server_text(resp.content)
+        """The error for a non-2xx answer (``content`` is its body, or the start of it)."""
+        text = self._server_text(content)
         tail = f": {text}" if text else ""
         where = f"/{op} on endpoint {endpoint_id}"
         if code in (401, 403):
@@ -145,24 +150,7 @@ class Answers:
                 msg += f" (the key may lack access to endpoint {endpoint_id})"
             return AuthError(msg, status_code=code)
         if code == 404:
-            is_endpoint = job_id is None or (
-                text is not None and "endpoint" in text.lower() and "job" not in text.lower()
-            )
-            if is_endpoint:
-                err = NotFound(
-                    f"endpoint {endpoint_id} not found (404): check the endpoint id",
-                    status_code=404,
-                )
-            else:
-                err = NotFound(
-                    f"job {job_id} not found on endpoint {endpoint_id} (404): wrong id, or "
-                    "RunPod no longer keeps it (results expire 30 min after /run, 1 min "
-                    "after /runsync)",
-                    status_code=404,
-                )
-            err.endpoint_id = endpoint_id  # type: ignore[attr-defined]
-            err.job_id = None if is_endpoint else job_id  # type: ignore[attr-defined]
-            return err
+            return self._not_found(endpoint_id, job_id)
         if code == 413:
             return PayloadTooLarge(
                 f"RunPod refused the request to {where} as too large (413): /run takes at "
@@ -170,7 +158,7 @@ class Answers:
                 status_code=413,
             )
         if code == 429:
-            ra = parse_retry_after(resp.headers.get("retry-after"), self._clock.time())
+            ra = parse_retry_after(headers.get("retry-after"), self._clock.time())
             when = f"retry in {ra:g} s" if ra is not None else "slow down and retry"
             return RateLimited(
                 f"RunPod rate limit hit on {where} (429): {when}{tail}", retry_after=ra
@@ -193,9 +181,50 @@ class Answers:
             )
         return ApiError(f"RunPod answered {where} with HTTP {code}{tail}", status_code=code)
 
+    @staticmethod
+    def _not_found(endpoint_id: str, job_id: str | None) -> NotFound:
+        """RunPod's 404 bodies are undocumented (runpod-api.md section 8), so the body is
+        never read for which thing is missing. Without a job in the request only the
+        endpoint can be; with one, the answer cannot tell an expired (or unknown) job from
+        an unknown endpoint, and the error says so: ``RunPodClient.which_not_found`` asks
+        ``/health`` once to find out."""
+        if job_id is None:
+            err = NotFound(f"endpoint {endpoint_id} not found (404): check the endpoint id",
+                           status_code=404)  # fmt: skip
+        else:
+            err = NotFound(
+                f"job {job_id} not found on endpoint {endpoint_id} (404): the job expired or "
+                "never existed, or the endpoint is unknown; RunPod's answer does not say "
+                "which (results expire 30 min after /run, 1 min after /runsync)",
+                status_code=404,
+            )
+            err.ambiguous = True
+        err.endpoint_id = endpoint_id
+        err.job_id = job_id  # type: ignore[attr-defined]
+        return err
+
+    def deadline_error(self, op: str, endpoint_id: str, limit: float) -> Timeout:
+        """The whole request (sending, waiting, reading the answer) took longer than
+        ``limit`` seconds."""
+        may = "" if op in IDEMPOTENT else f"; {MAY_HAVE_RECEIVED}"
+        return Timeout(
+            f"no answer from {self.host} to /{op} on endpoint {endpoint_id} within {limit:g} s "
+            f"(the limit for the whole request, answer included: raise RPDASH_REQUEST_TIMEOUT "
+            f"if this persists){may}"
+        )
+
+    def body_error(self, exc: ValueError, op: str, endpoint_id: str) -> BadResponse:
+        """A 2xx answer whose body is too large or cannot be decompressed."""
+        if isinstance(exc, BodyTooLarge):
+            return BadResponse(
+                f"RunPod's answer to /{op} on endpoint {endpoint_id} is too large (over "
+                f"{MAX_BODY_BYTES // 2**20} MiB): not read"
+            )
+        return BadResponse(f"RunPod's answer to /{op} on endpoint {endpoint_id} cannot be read: {exc}")
+
     def transport_error(self, exc: httpx.HTTPError, op: str, endpoint_id: str) -> RpdashError:
         host = self.host
-        reason = self._scrub(sanitize(str(exc) or type(exc).__name__, limit=120))
+        reason = self.inert(str(exc) or type(exc).__name__, 120)
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
             return Unreachable(
                 f"cannot reach {host} ({reason}): check the network or the base URL"

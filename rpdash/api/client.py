@@ -28,10 +28,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from typing import Literal
 
 from rpdash.api.protocol import StreamEnd
 from rpdash.api.session import DEFAULT_BASE_URL, DataSession
-from rpdash.core.errors import BadResponse, InvalidInput, RpdashError, Timeout
+from rpdash.core.errors import BadResponse, InvalidInput, NotFound, RpdashError, Timeout
 from rpdash.core.models import (
     RUN_MAX_BYTES,
     RUNSYNC_MAX_BYTES,
@@ -114,7 +115,7 @@ class RunPodClient(DataSession):
         if not is_safe_id(job.id):
             raise BadResponse(
                 f"RunPod answered /runsync on endpoint {endpoint_id} with an unusable job id "
-                f"{sanitize(job.id, limit=60)!r}"
+                f"{self._answers.inert(job.id, 60)!r}"
             )
         return await self._follow(
             endpoint_id, job.id, job, deadline, timeout, STATUS_SYNC_WAIT_MAX_MS
@@ -266,6 +267,21 @@ class RunPodClient(DataSession):
         self._check_ids(endpoint_id)
         url = f"{self.base_url}/{endpoint_id}/health"
         return await self._call("health", endpoint_id, None, "GET", url, Health)
+
+    async def which_not_found(self, endpoint_id: str) -> Literal["job", "endpoint", "unknown"]:
+        """After a 404 to a job request (``NotFound.ambiguous``): which thing is missing.
+
+        RunPod's 404 does not say, so this asks ``/health`` of the endpoint once (the way
+        runpod-api.md section 8 suggests; not documented behaviour): ``"job"`` when the
+        endpoint answers (the job expired or never existed), ``"endpoint"`` when ``/health``
+        is 404 too, ``"unknown"`` when ``/health`` fails otherwise (the 404 stays open)."""
+        try:
+            await self.health(endpoint_id)
+        except NotFound:
+            return "endpoint"
+        except RpdashError:
+            return "unknown"
+        return "job"
 
     async def purge_queue(self, endpoint_id: str) -> PurgeResult:
         """POST /purge-queue: drop every IN_QUEUE job (2 calls per 10 s allowed)."""

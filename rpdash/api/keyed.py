@@ -16,7 +16,7 @@ from typing import Any
 __all__ = ["KeyedClient"]
 
 _ROUTED = frozenset({"run", "runsync", "status", "status_sync", "stream_once", "stream", "cancel",
-                     "retry", "health", "purge_queue"})  # fmt: skip
+                     "retry", "health", "purge_queue", "which_not_found"})  # fmt: skip
 
 
 class KeyedClient:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from rpdash.api._owner import HttpOwner
+from rpdash.api.bodies import loads
 from rpdash.core.redact import sanitize
 from rpdash.api.protocol import StreamEnd
 from rpdash.core.errors import (
@@ -263,7 +264,7 @@ class LocalWorkerClient(HttpOwner):
         code = resp.status_code
         if code == 200:
             try:
-                return json.loads(resp.content)
+                return loads(resp.content)
             except ValueError:
                 raise BadResponse(f"the local dev worker's answer to {op} is not JSON") from None
         detail = _detail(resp.content)
@@ -287,7 +288,7 @@ class LocalWorkerClient(HttpOwner):
 
 def _detail(content: bytes) -> str:
     try:
-        data = json.loads(content)
+        data = loads(content)
     except ValueError:
         return ""
     detail = data.get("detail") if isinstance(data, dict) else None

@@ -13,6 +13,7 @@ how one operation is sent and retried.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -23,6 +24,14 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from rpdash.api._owner import NO_USERINFO, HttpOwner, is_loopback
 from rpdash.api.answers import IDEMPOTENT, MAY_HAVE_RECEIVED, Answers
+from rpdash.api.bodies import (
+    ACCEPT_ENCODING,
+    ERROR_BODY_BYTES,
+    MAX_BODY_BYTES,
+    BodyTooLarge,
+    BodyUnreadable,
+    read_body,
+)
 from rpdash.api.limits import DEFAULT_MAX_CONCURRENCY, Pacer, backoff_delay, retry_after_delay
 from rpdash.core.clock import Clock, RealClock
 from rpdash.core.errors import (
@@ -125,6 +134,7 @@ class DataSession(HttpOwner):
             headers={
                 "Authorization": self._auth,
                 "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
                 "User-Agent": "rpdash",
             },
             timeout=self._default_timeout,
@@ -214,26 +224,58 @@ class DataSession(HttpOwner):
         if content is not None:
             kw["content"] = content
             kw["headers"] = {"Content-Type": "application/json"}
+        limit = self.timeout
         if hold_ms is not None:
-            kw["timeout"] = httpx.Timeout(self.timeout, read=self.timeout + hold_ms / 1000)
+            limit += hold_ms / 1000
+            kw["timeout"] = httpx.Timeout(self.timeout, read=limit)
         try:
             async with self._pacer.slot(endpoint_id, op):
-                try:
-                    resp = await http.request(method, url, **kw)
-                except httpx.HTTPError as exc:
-                    raise self._answers.transport_error(exc, op, endpoint_id) from exc
-            code = resp.status_code
+                code, headers, body = await self._exchange(http, method, url, kw, op, endpoint_id, limit)
             if 200 <= code < 300:
                 try:
-                    return self._answers.parse(resp.content, model, op, endpoint_id)
+                    if isinstance(body, ValueError):
+                        raise self._answers.body_error(body, op, endpoint_id)
+                    return self._answers.parse(body, model, op, endpoint_id)
                 except BadResponse as exc:
                     if op not in IDEMPOTENT:  # it was accepted: not resent, and we say so
                         exc.message += f" (HTTP {code}); {MAY_HAVE_RECEIVED}"
                     raise
-            raise self._answers.http_error(resp, op, endpoint_id, job_id)
+            if isinstance(body, ValueError):
+                body = b""  # an error answer in an encoding we cannot read: no server text
+            raise self._answers.http_error(code, headers, body, op, endpoint_id, job_id)
         except RpdashError as exc:
             exc.endpoint_id = endpoint_id  # whose health row the failure belongs to
             raise
+
+    async def _exchange(
+        self,
+        http: httpx.AsyncClient,
+        method: str,
+        url: str,
+        kw: dict[str, Any],
+        op: str,
+        endpoint_id: str,
+        limit: float,
+    ) -> tuple[int, httpx.Headers, bytes | ValueError]:
+        """Send one request and read its answer, all within ``limit`` seconds: the status,
+        the headers and the body (capped; a body too large or unreadable comes back as the
+        error that says so)."""
+        try:
+            async with asyncio.timeout(limit):
+                resp = await http.send(http.build_request(method, url, **kw), stream=True)
+                try:
+                    ok = 200 <= resp.status_code < 300
+                    cap = MAX_BODY_BYTES if ok else ERROR_BODY_BYTES
+                    body: bytes | ValueError = await read_body(resp, cap, truncate=not ok)
+                except (BodyTooLarge, BodyUnreadable) as exc:
+                    body = exc
+                finally:
+                    await resp.aclose()
+        except httpx.HTTPError as exc:
+            raise self._answers.transport_error(exc, op, endpoint_id) from exc
+        except TimeoutError as exc:
+            raise self._answers.deadline_error(op, endpoint_id, limit) from exc
+        return resp.status_code, resp.headers, body
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -52,6 +52,9 @@ class AuthError(ApiError):
 
 class NotFound(ApiError):
     label = "not found"
+    #: True when the answer cannot tell what is missing: a job (expired or never there)
+    #: or its endpoint (``RunPodClient.which_not_found`` asks ``/health`` to find out)
+    ambiguous: bool = False
 
 
 class BadRequest(ApiError):

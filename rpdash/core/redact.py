@@ -1,7 +1,9 @@
 """Making text safe to show: the API key taken out, and nothing a terminal would act on.
 
 ``redact`` masks the key in text that is about to be shown, logged or written;
-``sanitize`` escapes control characters and escape sequences (server text, ids, names).
+``sanitize`` escapes control characters and escape sequences (server text, ids, names);
+``inert`` and ``inert_excerpt`` do both to text from outside, in the one safe order: the key
+is masked *before* the text is cut, so no cut can leave a piece of the key unmasked.
 """
 
 from __future__ import annotations
@@ -43,6 +45,29 @@ def _escape_char(m: re.Match[str]) -> str:
     c = m.group(0)
     o = ord(c)
     return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+
+
+def inert(text: str, secret: str | None, *, limit: int | None = None, one_line: bool = True) -> str:
+    """Text from outside (a server's message, an exception's text) made safe to show:
+    ``secret`` masked first, then controls escaped and the text cut to ``limit``."""
+    return sanitize(redact(text, secret), one_line=one_line, limit=limit)
+
+
+def inert_excerpt(content: bytes, secret: str | None, limit: int) -> str:
+    """The start of a body as :func:`inert` text of at most ``limit`` characters.
+
+    Only a window of the body is decoded: 4 bytes a character for ``limit`` characters
+    plus the secret, so a secret that overlaps the characters shown lies wholly inside it
+    and is masked; a piece of a secret that the window's end cuts off is masked too."""
+    n = len(secret or "")
+    window = 4 * (limit + n)
+    text = redact(content[:window].decode("utf-8", errors="replace"), secret)
+    if secret and n >= _SUBSTRING_MIN and len(content) > window:
+        for k in range(n - 1, 0, -1):  # the longest start of the secret the text ends with
+            if text.endswith(secret[:k]):
+                text = text[:-k] + MASK
+                break
+    return sanitize(text.strip(), limit=limit)
 
 
 #: a key must be at least this long before its last four characters are shown

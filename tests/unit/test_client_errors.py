@@ -207,11 +207,32 @@ async def test_404_says_endpoint_or_job(sim):
             await c.status("no-such-endpoint", "job-1")
         with pytest.raises(NotFound) as job:
             await c.status("mock", "no-such-job-u1")
+        # a 404 to a job request cannot tell what is missing; /health, asked once, can
+        assert await c.which_not_found("no-such-endpoint") == "endpoint"
+        assert await c.which_not_found("mock") == "job"
     assert str(ep.value).startswith("endpoint no-such-endpoint not found (404)")
-    assert ep.value.job_id is None
-    assert str(ep2.value).startswith("endpoint no-such-endpoint not found")
+    assert ep.value.job_id is None and not ep.value.ambiguous
+    # the simulator's body says "endpoint": rpdash does not read 404 wording (issue 14.11)
+    assert str(ep2.value).startswith("job job-1 not found on endpoint no-such-endpoint (404)")
+    assert "or the endpoint is unknown" in str(ep2.value) and ep2.value.ambiguous
     assert str(job.value).startswith("job no-such-job-u1 not found on endpoint mock (404)")
-    assert job.value.job_id == "no-such-job-u1"
+    assert "the job expired or never existed, or the endpoint is unknown" in str(job.value)
+    assert job.value.job_id == "no-such-job-u1" and job.value.ambiguous
+
+
+async def test_404_wording_is_never_read():
+    """Whatever a 404 body says, a job request's 404 is reported as undecided."""
+    bodies = [b'{"error": "endpoint not found"}', b'{"error": "job not found"}', b"Not Found", b""]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, content=bodies[int(request.url.path.rsplit("-", 1)[1])])
+
+    async with RunPodClient("k", "http://127.0.0.1:1/v2", transport=httpx.MockTransport(handler)) as c:
+        for i in range(len(bodies)):
+            with pytest.raises(NotFound) as err:
+                await c.status("ep", f"job-{i}")
+            assert err.value.ambiguous and err.value.job_id == f"job-{i}", bodies[i]
+            assert "the job expired or never existed, or the endpoint is unknown" in str(err.value)
 
 
 async def test_400_carries_the_servers_reason(sim):

@@ -10,8 +10,8 @@ backoff on the injected clock; ``Retry-After`` is honoured.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
-import json
 from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +20,15 @@ import httpx
 from pydantic import SecretStr
 
 from rpdash.api._owner import NO_USERINFO, HttpOwner, is_loopback
+from rpdash.api.bodies import (
+    ACCEPT_ENCODING,
+    ERROR_BODY_BYTES,
+    MAX_BODY_BYTES,
+    BodyTooLarge,
+    BodyUnreadable,
+    loads,
+    read_body,
+)
 from rpdash.core.clock import Clock, RealClock
 from rpdash.core.errors import (
     ApiError,
@@ -37,7 +46,7 @@ from rpdash.core.errors import (
     Unreachable,
 )
 from rpdash.core.models import is_safe_id
-from rpdash.core.redact import redact, sanitize
+from rpdash.core.redact import inert, inert_excerpt, sanitize
 
 __all__ = ["DEFAULT_CONTROL_URL", "ControlConnection", "backoff", "check_id", "control_url_for",
            "graphql_message"]  # fmt: skip
@@ -142,7 +151,8 @@ class ControlConnection(HttpOwner):
                 n = self.max_streams + 8
                 kw["limits"] = httpx.Limits(max_connections=n, max_keepalive_connections=8)
             self._http = httpx.AsyncClient(
-                headers={"Authorization": self._auth, "User-Agent": "rpdash"},
+                headers={"Authorization": self._auth, "User-Agent": "rpdash",
+                         "Accept-Encoding": ACCEPT_ENCODING},
                 timeout=httpx.Timeout(self.timeout),
                 follow_redirects=False,
                 trust_env=False,
@@ -167,29 +177,63 @@ class ControlConnection(HttpOwner):
 
     async def _attempt(self, method: str, url: str, what: str, **kw: Any) -> Any:
         http = self.client()
-        try:
-            resp = await http.request(method, url, headers={"Accept": "application/json"}, **kw)
-        except httpx.HTTPError as exc:
-            raise self.transport_error(exc, what) from exc
+        req = http.build_request(method, url, headers={"Accept": "application/json"}, **kw)
+        resp, content = await self.exchange(req, what)
         if not 200 <= resp.status_code < 300:
-            raise self.http_error(resp.status_code, resp.headers, resp.content, what)
+            raise self.http_error(resp.status_code, resp.headers, content, what)
         try:
-            return json.loads(resp.content)
+            return loads(content)
         except ValueError:
             raise BadResponse(
-                f"RunPod's answer for {what} is not JSON: {self._excerpt(resp.content)}"
+                f"RunPod's answer for {what} is not JSON: {self._excerpt(content)}"
             ) from None
 
+    async def exchange(self, req: httpx.Request, what: str, *,
+                       keep_open: bool = False) -> tuple[httpx.Response, bytes]:  # fmt: skip
+        """Send ``req`` and read its answer within the request timeout, all of it: the
+        body is capped (24 MiB for a 2xx, the start of an error answer). With ``keep_open``
+        a 2xx answer's body is left unread and the response open (a stream)."""
+        http = self.client()
+        try:
+            async with asyncio.timeout(self.timeout):
+                resp = await http.send(req, stream=True)
+                ok = 200 <= resp.status_code < 300
+                if ok and keep_open:
+                    return resp, b""
+                try:
+                    content = await read_body(resp, MAX_BODY_BYTES if ok else ERROR_BODY_BYTES,
+                                              truncate=not ok)  # fmt: skip
+                except httpx.HTTPError:
+                    if ok or not keep_open:
+                        raise
+                    content = b""  # a stream refused: its status says enough
+                finally:
+                    await resp.aclose()
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, what) from exc
+        except TimeoutError as exc:
+            raise Timeout(f"no complete answer from {self.host} for {what} within "
+                          f"{self.timeout:g} s") from exc  # fmt: skip
+        except BodyTooLarge:
+            raise BadResponse(f"RunPod's answer for {what} is too large (over "
+                              f"{MAX_BODY_BYTES // 2**20} MiB): not read") from None  # fmt: skip
+        except BodyUnreadable as exc:
+            if ok:
+                raise BadResponse(f"RunPod's answer for {what} cannot be read: {exc}") from None
+            content = b""  # an error answer we cannot decode: no server text
+        return resp, content
+
     def inert(self, text: str, limit: int = 200) -> str:
-        return redact(sanitize(text, limit=limit), self._key)
+        """Server text safe to quote: the key masked, then controls escaped and cut."""
+        return inert(text, self._key, limit=limit)
 
     def _excerpt(self, content: bytes, limit: int = 100) -> str:
-        text = content[: limit * 4].decode("utf-8", errors="replace").strip()
-        return repr(self.inert(text, limit)) if text else "(empty body)"
+        text = inert_excerpt(content, self._key, limit)
+        return repr(text) if text else "(empty body)"
 
     def _server_text(self, content: bytes) -> str | None:
         try:
-            data = json.loads(content) if content else None
+            data = loads(content) if content else None
         except ValueError:
             data = None
         if isinstance(data, dict):
@@ -200,10 +244,10 @@ class ControlConnection(HttpOwner):
             if isinstance(data.get("errors"), list):
                 return self.inert(graphql_message(data["errors"]))
             return None
-        text = content[:600].decode("utf-8", errors="replace").strip()
+        text = inert_excerpt(content, self._key, 200)
         if not text or text.startswith("<"):
             return None
-        return self.inert(text)
+        return text
 
     def http_error(self, code: int, headers: httpx.Headers, content: bytes, what: str) -> RpdashError:
         text = self._server_text(content)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from rpdash.api.bodies import loads
 from rpdash.api.control.models import epoch_of
 from rpdash.core.errors import InvalidInput
 from rpdash.core.redact import sanitize
@@ -90,7 +91,7 @@ def parse_line(line: str) -> tuple[str, str, str | None]:
     s = line.strip()
     if s.startswith("{") and s.endswith("}"):
         try:
-            obj = json.loads(s)
+            obj = loads(s)
         except ValueError:
             obj = None
         if isinstance(obj, dict) and ("message" in obj or "msg" in obj):

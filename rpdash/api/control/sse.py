@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from rpdash.api.bodies import BodyTooLarge
+
 __all__ = ["Event", "sse_events"]
 
 
@@ -18,10 +20,12 @@ class Event:
     retry: int | None = None
 
 
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[Event]:
+async def sse_events(lines: AsyncIterator[str], *, max_data: int | None = None) -> AsyncIterator[Event]:
     """Parse a text/event-stream (WHATWG rules: ``field: value`` lines, blank line ends an
-    event, ``:`` comments, multi-line ``data`` joined with newlines, ``id`` persists)."""
+    event, ``:`` comments, multi-line ``data`` joined with newlines, ``id`` persists).
+    An event whose data grows past ``max_data`` characters raises ``BodyTooLarge``."""
     data: list[str] = []
+    size = 0
     ev = Event()
     seen = False
     async for raw in lines:
@@ -31,6 +35,7 @@ async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[Event]:
                 ev.data = "\n".join(data) if data else None
                 yield ev
             data = []
+            size = 0
             ev = Event()
             seen = False
             continue
@@ -41,6 +46,9 @@ async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[Event]:
             value = value[1:]
         if name == "data":
             data.append(value)
+            size += len(value) + 1
+            if max_data is not None and size > max_data:
+                raise BodyTooLarge(f"an event of more than {max_data} characters")
             seen = True
         elif name == "id":
             if "\x00" not in value:

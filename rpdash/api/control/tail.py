@@ -25,17 +25,20 @@ from typing import Any
 
 import httpx
 
+from rpdash.api.bodies import BodyTooLarge, BodyUnreadable, iter_lines, loads
 from rpdash.api.control.connection import ControlConnection, backoff, check_id
 from rpdash.api.control.loglines import LogLine, log_order
 from rpdash.api.control.models import WorkerList
 from rpdash.api.control.sse import Event, sse_events
 from rpdash.core.errors import BadResponse, InvalidInput, NotFound, RpdashError
-from rpdash.core.redact import sanitize
 
 __all__ = ["TAIL_DEFAULT", "TAIL_MAX", "LogTailer"]
 
 TAIL_DEFAULT = 100
 TAIL_MAX = 5000
+#: bounds on what one log event may hold (characters of a line, of an event's data)
+MAX_LINE = 4 << 20
+MAX_EVENT = 8 << 20
 
 
 class _Idle:
@@ -250,7 +253,7 @@ class LogTailer:
                 await self._clock.sleep(backoff(failures, exc))
                 continue
             connected_once = True
-            events = sse_events(resp.aiter_lines())
+            events = sse_events(iter_lines(resp, MAX_LINE), max_data=MAX_EVENT)
             nxt: asyncio.Future[Event] | None = None
             dropped = False
             try:
@@ -303,6 +306,9 @@ class LogTailer:
                         yield line
             except httpx.HTTPError:
                 dropped = True
+            except (BodyTooLarge, BodyUnreadable) as exc:
+                raise BadResponse(f"RunPod's log stream of worker {worker_id} cannot be read: "
+                                  f"{exc}") from None  # fmt: skip
             finally:
                 if nxt is not None and not nxt.done():
                     nxt.cancel()
@@ -334,7 +340,7 @@ class LogTailer:
 
     def _log_line(self, worker_id: str, ev: Event) -> LogLine | None:
         try:
-            data = json.loads(ev.data or "")
+            data = loads(ev.data or "")
         except ValueError:
             data = {"line": ev.data, "source": "container"}
         if not isinstance(data, dict):
@@ -343,28 +349,21 @@ class LogTailer:
 
     async def _open_stream(self, url: str, params: dict[str, Any], headers: dict[str, str],
                            endpoint_id: str, worker_id: str) -> httpx.Response:  # fmt: skip
-        http = self._conn.client()
-        req = http.build_request("GET", url, params=params, headers=headers,
-                                 timeout=httpx.Timeout(self._conn.timeout, read=None))  # fmt: skip
-        try:
-            resp = await http.send(req, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._conn.transport_error(exc, f"the log of worker {worker_id}") from exc
+        """Open the event stream (its headers within the request timeout; the stream
+        itself has no read timeout: a quiet log is not an error)."""
+        req = self._conn.client().build_request("GET", url, params=params, headers=headers,
+                                                timeout=httpx.Timeout(self._conn.timeout, read=None))  # fmt: skip
+        resp, content = await self._conn.exchange(req, f"the log of worker {worker_id}", keep_open=True)
         if resp.status_code != 200:
-            try:
-                content = await resp.aread()
-            except httpx.HTTPError:
-                content = b""
-            finally:
-                await resp.aclose()
+            await resp.aclose()
             raise self._conn.http_error(resp.status_code, resp.headers, content,
-                                   f"worker {worker_id} of endpoint {endpoint_id}")  # fmt: skip
+                                        f"worker {worker_id} of endpoint {endpoint_id}")  # fmt: skip
         ctype = resp.headers.get("content-type", "")
         if "text/event-stream" not in ctype:
             await resp.aclose()
             raise BadResponse(
                 f"RunPod's answer for the log of worker {worker_id} is not an event stream "
-                f"({sanitize(ctype or 'no content type', limit=40)})"
+                f"({self._conn.inert(ctype or 'no content type', 40)})"
             )
         return resp
 
