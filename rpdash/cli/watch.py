@@ -45,8 +45,6 @@ _TOLD_BY = {"unhealthy": {"crash_loop", "bad_release"}, "key_rejected": {"key_re
 
 def add_subcommand(subparsers: Any) -> None:
     """Add ``watch`` to the parser's subcommands."""
-    from rpdash.cli.parser import _positive_float
-
     w = subparsers.add_parser(
         "watch", help="alert on endpoints from the command line (or as a Nagios/Icinga check)",
         description="Poll endpoints and apply the dashboard's alert rules: print a line per "
@@ -57,7 +55,7 @@ def add_subcommand(subparsers: Any) -> None:
                    help="endpoint name (from the config file) or id; repeatable "
                         "(default: every configured one)")  # fmt: skip
     w.add_argument("--once", action="store_true", help="check once (hold times ignored), print a summary, exit 0-3")
-    w.add_argument("--interval", type=_positive_float, metavar="S",
+    w.add_argument("--interval", type=float, metavar="S",
                    help="seconds between polls (default health_interval, at least 1)")  # fmt: skip
     w.add_argument("--prometheus", metavar="[HOST:]PORT",
                    help="serve Prometheus metrics on 127.0.0.1:PORT (loopback only) while watching")  # fmt: skip
@@ -87,7 +85,7 @@ def cmd_watch(args: argparse.Namespace, settings: Any, state: State, *, clock: A
     if not secret and not settings.own_keys(endpoint_ids):
         raise ConfigError("no API key: set RUNPOD_API_KEY (or put it in a .env file)")
     interval = args.interval if args.interval is not None else settings.health_interval
-    if interval < HEALTH_INTERVAL_FLOOR:
+    if not HEALTH_INTERVAL_FLOOR <= interval < float("inf"):
         raise ConfigError(f"--interval must be at least {HEALTH_INTERVAL_FLOOR:g} s")
     if args.once and args.prometheus:
         raise ConfigError("--prometheus serves while watching; it does not go with --once")
