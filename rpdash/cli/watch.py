@@ -153,9 +153,9 @@ def _client(args: argparse.Namespace, settings: Any, state: State, endpoint_ids:
     insecure = bool(args.allow_insecure_http or settings.allow_insecure_http)
 
     def make(key: Any) -> RunPodClient:
-        # one try per poll: the next cycle is the retry
+        # watching, the next cycle is the retry; a check gets one more try before UNKNOWN
         return RunPodClient(key, base, timeout=settings.request_timeout, allow_insecure_http=insecure,
-                            max_retries=0, clock=state.clock)  # fmt: skip
+                            max_retries=1 if args.once else 0, clock=state.clock)  # fmt: skip
 
     default = make(settings.api_key)
     own = {ep: make(key) for ep, key in settings.own_keys(endpoint_ids).items()}
@@ -237,7 +237,9 @@ def endpoint_status(watcher: Any, endpoint_id: str) -> tuple[str, str]:
     """(plugin status, text) of one endpoint after a poll with hold times ignored."""
     st = watcher.endpoints[endpoint_id]
     if not st.answered:
-        return "UNKNOWN", f"no answer ({st.state})"
+        if st.state == "rate limited":
+            return "UNKNOWN", "rate limited, no numbers yet"
+        return "UNKNOWN", f"no answer ({st.reason or st.state})"
     incidents = watcher.incidents
     verdict = incidents.verdict(endpoint_id)
     kind = verdict.kind if verdict is not None else "unknown"

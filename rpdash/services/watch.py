@@ -75,6 +75,8 @@ class EndpointState:
     name: str | None = None
     state: ConnState = ConnState.CONNECTING
     message: str | None = None
+    #: the last failure in a word or two ("server error", "timed out"), None after an answer
+    reason: str | None = None
     health: Health | None = None
     last_ok_at: float | None = None
     not_before: float = 0.0  # Clock.now(): no fetch before (Retry-After, slow retry)
@@ -171,18 +173,18 @@ class Watcher:
             st.health = await self.client.health(st.endpoint_id)
         except asyncio.CancelledError:
             raise
-        except RateLimited as e:
-            wait = e.retry_after if e.retry_after is not None else self.slow_retry
-            st.state, st.message, st.not_before = ConnState.RATE_LIMITED, str(e), now + wait
-        except AuthError as e:
-            st.state, st.message, st.not_before = ConnState.KEY_REJECTED, str(e), now + self.slow_retry
-        except NotFound as e:
-            st.state, st.message, st.not_before = ConnState.NOT_FOUND, str(e), now + self.slow_retry
         except RpdashError as e:
-            st.state = ConnState.UNREACHABLE if isinstance(e, Unreachable) else ConnState.RETRYING
-            st.message = str(e)
+            st.message, st.reason = str(e), str(getattr(e, "label", "") or type(e).__name__)
+            if isinstance(e, RateLimited):
+                wait = e.retry_after if e.retry_after is not None else self.slow_retry
+                st.state, st.not_before = ConnState.RATE_LIMITED, now + wait
+            elif isinstance(e, AuthError | NotFound):
+                st.state = ConnState.KEY_REJECTED if isinstance(e, AuthError) else ConnState.NOT_FOUND
+                st.not_before = now + self.slow_retry
+            else:
+                st.state = ConnState.UNREACHABLE if isinstance(e, Unreachable) else ConnState.RETRYING
         else:
-            st.state, st.message, st.last_ok_at = ConnState.OK, None, self.clock.time()
+            st.state, st.message, st.reason, st.last_ok_at = ConnState.OK, None, None, self.clock.time()
 
     async def _control(self, st: EndpointState) -> None:
         now = self.clock.now()

@@ -94,6 +94,15 @@ def test_once_unreachable_is_unknown_and_json_says_the_same(cli) -> None:
     assert doc["endpoints"][0]["endpoint_id"] == "mock" and doc["endpoints"][0]["health"] is None
 
 
+def test_once_retries_a_server_error_once_before_saying_unknown(cli) -> None:
+    cli.sim.set_faults(endpoint="mock", operation="health", error_rate=1.0, burst=1)
+    p = cli("watch", "--once", "--endpoint", "mock")
+    assert (p.returncode, p.stdout) == (0, "OK - mock: ok\n")  # a blip is not an outage
+    cli.sim.set_faults(endpoint="mock", operation="health", error_rate=1.0, error_codes=[503])
+    p = cli("watch", "--once", "--endpoint", "mock")
+    assert (p.returncode, p.stdout) == (3, "UNKNOWN - mock: no answer (server error)\n")
+
+
 def test_prometheus_refuses_a_non_loopback_address(cli) -> None:
     p = cli("watch", "--endpoint", "mock", "--prometheus", "0.0.0.0:9464")
     assert p.returncode == 2
