@@ -11,9 +11,9 @@ answers) and runs the same verdicts and alert rules (``[alerts]``) as the dashbo
 
 Continuous: one line per change on stdout, ``TIME FIRED|RECOVERED SEVERITY LABEL: TEXT
 [rule]`` or ``TIME VERDICT SEVERITY LABEL: TEXT`` (``--json``: one object per line), until
-Ctrl-C (exit 0). Fired and recovered alerts are appended to the alert history (the job
-history's file), as the dashboard does. ``--prometheus`` serves the exporter
-(:mod:`rpdash.services.prometheus`) on a loopback address meanwhile.
+Ctrl-C (exit 0). Fired and recovered alerts (the alert history) and every good answer (a
+health sample) go to the job history's file, as the dashboard does. ``--prometheus`` serves
+the exporter (:mod:`rpdash.services.prometheus`) on a loopback address meanwhile.
 
 ``--once``: one poll, judged at once with every hold time ignored (a condition seen once
 counts: a check run every minute by Nagios/Icinga has no earlier poll to hold against), one
@@ -112,14 +112,12 @@ async def _watch(args: argparse.Namespace, settings: Any, state: State, endpoint
                  exporter_at: tuple[str, int] | None, clock: Any, stop: Any) -> int:  # fmt: skip
     import contextlib
 
-    from rpdash.services.incidents import Incidents, store_outlet
+    from rpdash.services.incidents import Incidents
     from rpdash.services.watch import Watcher, immediate_rules
 
     rules = immediate_rules(settings.alerts) if args.once else settings.alerts
     history = _History(settings, state, create=not args.once)
-    incidents = Incidents(rules, clock)
-    if not args.once and history.alerts() is not None:
-        incidents.outlets.append(store_outlet(history.alerts()))
+    incidents = Incidents(rules, clock, outlets=[] if args.once else [history.record_alert])
     names = {ep: n for ep in endpoint_ids if (n := settings.endpoint_name(ep))}
     exporter = None
     async with contextlib.AsyncExitStack() as stack:
@@ -127,7 +125,8 @@ async def _watch(args: argparse.Namespace, settings: Any, state: State, endpoint
         control = await _control(args, settings, state, stack)
         say = None if args.once else lambda m: note(safe(state.scrub(m)))  # --once: the summary only
         watcher = Watcher(client, endpoint_ids, incidents, clock=incidents.clock, names=names, control=control,
-                          jobs=history.finished_jobs, note=say)  # fmt: skip
+                          jobs=history.finished_jobs, note=say,
+                          on_health=None if args.once else history.record_health)  # fmt: skip
         try:
             if args.once:
                 await watcher.poll()
@@ -177,29 +176,53 @@ async def _control(args: argparse.Namespace, settings: Any, state: State, stack:
 
 
 class _History:
-    """The job history file: recent finished jobs (job metrics) and the alert history.
-    Never fails a watch: a file that cannot be opened is one warning, then left alone."""
+    """The job history file: recent finished jobs (job metrics) in, alerts and health samples
+    out, as the dashboard does. Never fails a watch: a file that cannot be opened or written
+    is one warning line, then left alone."""
 
     def __init__(self, settings: Any, state: State, *, create: bool) -> None:
         from pathlib import Path
 
+        self._state = state
         self._store: Any = None
         self._alerts: Any = None
+        self._samples: Any = None
+        self._warned = False
         path = Path(settings.history_file())
         if not create and not path.exists():
             return
         try:
             from rpdash.store.alerts import AlertStore
             from rpdash.store.history import HistoryStore
+            from rpdash.store.metrics_store import MetricsStore
 
             self._store = HistoryStore(path)
-            if self._store.writable:
-                self._alerts = AlertStore(self._store)
+            if create and not self._store.writable:
+                raise self._store.problem or OSError("the history is read-only")
+            self._alerts, self._samples = AlertStore(self._store), MetricsStore(self._store)
         except Exception as exc:  # noqa: BLE001 - a watch works without its history
-            note(f"warning: {safe(state.scrub(str(exc)))}; alerts are not recorded in the history")
+            self._give_up(exc)
 
-    def alerts(self) -> Any:
-        return self._alerts
+    def _give_up(self, exc: BaseException) -> None:
+        if not self._warned:
+            self._warned = True
+            note(f"warning: {safe(self._state.scrub(str(exc) or type(exc).__name__))}; "
+                 "alerts and health samples are not recorded in the history")  # fmt: skip
+        self._alerts = self._samples = None
+
+    def record_alert(self, event: Any) -> None:
+        if self._alerts is not None:
+            try:
+                self._alerts.record(event)
+            except Exception as exc:  # noqa: BLE001
+                self._give_up(exc)
+
+    def record_health(self, endpoint_id: str, health: Any, at: float) -> None:
+        if self._samples is not None:
+            try:
+                self._samples.record_health(endpoint_id, health, at=at)
+            except Exception as exc:  # noqa: BLE001
+                self._give_up(exc)
 
     def finished_jobs(self, endpoint_id: str) -> list[Any]:
         if self._store is None:

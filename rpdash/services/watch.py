@@ -100,7 +100,8 @@ class Watcher:
 
     ``client``: a ``RunPodAPI`` (``health(endpoint_id)``); ``control``: an open
     ``ControlClient`` or None; ``names``: endpoint id -> the name to show (a config name);
-    ``jobs``: endpoint id -> recent job records (the history), or None."""
+    ``jobs``: endpoint id -> recent job records (the history), or None; ``on_health``: told
+    every good answer (the history's health samples)."""
 
     def __init__(
         self,
@@ -115,6 +116,7 @@ class Watcher:
         control_every: float = CONTROL_EVERY_S,
         slow_retry: float = SLOW_RETRY_S,
         note: Callable[[str], None] | None = None,
+        on_health: Callable[[str, Health, float], None] | None = None,
     ) -> None:
         self.client = client
         self.incidents = incidents
@@ -124,6 +126,8 @@ class Watcher:
         self.control_every = control_every
         self.slow_retry = slow_retry
         self.note = note or (lambda _msg: None)
+        #: called with (endpoint id, health, epoch seconds) for every good answer
+        self.on_health = on_health
         names = names or {}
         self.endpoints: dict[str, EndpointState] = {
             ep: EndpointState(ep, names.get(ep)) for ep in dict.fromkeys(endpoint_ids)
@@ -185,6 +189,8 @@ class Watcher:
                 st.state = ConnState.UNREACHABLE if isinstance(e, Unreachable) else ConnState.RETRYING
         else:
             st.state, st.message, st.reason, st.last_ok_at = ConnState.OK, None, None, self.clock.time()
+            if self.on_health is not None:
+                self.on_health(st.endpoint_id, st.health, st.last_ok_at)
 
     async def _control(self, st: EndpointState) -> None:
         now = self.clock.now()

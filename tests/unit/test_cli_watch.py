@@ -28,6 +28,7 @@ from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.store.alerts import AlertStore
 from rpdash.store.history import HistoryStore
+from rpdash.store.metrics_store import MetricsStore
 from tests.unit.test_cli import KEY, _env, cli, error_line, ksim  # noqa: F401
 
 CRASH_LOOP = {"unhealthy": 3, "running": 0, "idle": 0, "initializing": 0}
@@ -175,8 +176,24 @@ def test_a_watch_prints_fired_then_recovered_once_each_and_records_them(
     ], "\n".join(lines)
     with HistoryStore(tmp_path / "history.db") as store:
         history = [(r.kind, r.rule) for r in reversed(AlertStore(store).recent())]
+        samples = MetricsStore(store).health_samples("mock", 0)
     assert history == [("fired", "verdict"), ("fired", "unhealthy"), ("recovered", "unhealthy"),
                        ("recovered", "verdict")]  # fmt: skip
+    # every answer is a health sample, as the dashboard keeps them (its charts, rpdash metrics)
+    assert len(samples) == 40 and max(s.unhealthy for s in samples) == 3
+
+
+def test_a_history_that_cannot_be_written_is_one_warning_and_the_watch_goes_on(
+    sim, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(api_key=sim.api_key, base_url=sim.base_url, history_path=tmp_path / "no" / "such" / "dir")
+    (tmp_path / "no").write_text("a file where a directory should be")
+    assert watch(["--endpoint", "mock"], settings, lambda w: w.cycles >= 3) == 0
+    out, err = capsys.readouterr()
+    assert out.split(" ", 1)[1] == "VERDICT OK mock: ok\n"
+    (line,) = err.splitlines()
+    assert line.startswith("rpdash: warning: ")
+    assert line.endswith("alerts and health samples are not recorded in the history")
 
 
 def test_prometheus_page_while_watching(sim, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
