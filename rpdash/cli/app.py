@@ -44,9 +44,9 @@ def main(argv: list[str] | None, state: State) -> int:
         from rpdash.cli import ops
 
         if args.command == "watch":
-            from rpdash.cli.watch import cmd_watch
+            from rpdash.cli.watch import run_watch
 
-            return cmd_watch(args, load_settings(args), state)
+            return run_watch(args, state, load_settings)
         if args.command in ops.COMMANDS:
             return ops.dispatch(args, load_settings(args))
         return _headless(args, state)

@@ -19,8 +19,8 @@ the exporter (:mod:`rpdash.services.prometheus`) on a loopback address meanwhile
 counts: a check run every minute by Nagios/Icinga has no earlier poll to hold against), one
 summary line (``CRITICAL - llm-chat: crash-looping (3 unhealthy, 0 running); whisper: ok``)
 and the plugin convention's exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (RunPod did
-not answer; a rejected key or an unknown endpoint is CRITICAL). Worst wins, in the order OK
-< WARNING < UNKNOWN < CRITICAL. ``--once`` writes no alert history (nothing would ever
+not answer, or the configuration is wrong; a rejected key or an unknown endpoint is
+CRITICAL). Worst wins, in the order OK < WARNING < UNKNOWN < CRITICAL. ``--once`` writes no alert history (nothing would ever
 recover there).
 """
 
@@ -31,7 +31,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from rpdash.cli.output import note, safe, to_json
+from rpdash.cli.output import err, note, safe, to_json
 from rpdash.cli.state import EXIT_OK, State
 
 #: Nagios/Icinga plugin states: exit code, and rank (worst wins)
@@ -65,6 +65,20 @@ def add_subcommand(subparsers: Any) -> None:
     w.add_argument("--allow-insecure-http", action="store_true",
                    help="allow sending the key over plain http to a non-loopback host")  # fmt: skip
     w.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (TOML) to read")
+
+
+def run_watch(args: argparse.Namespace, state: State, load_settings: Callable[[argparse.Namespace], Any]) -> int:
+    """``rpdash watch`` from the dispatcher. With ``--once`` a configuration error exits 3
+    (UNKNOWN: a monitoring system must not read it as CRITICAL), not the usual 2."""
+    from rpdash.core.errors import RpdashError
+
+    try:
+        return cmd_watch(args, load_settings(args), state)
+    except RpdashError as exc:
+        if not args.once:
+            raise
+        err(state, str(exc))
+        return STATUS_CODES["UNKNOWN"]
 
 
 def cmd_watch(args: argparse.Namespace, settings: Any, state: State, *, clock: Any = None,

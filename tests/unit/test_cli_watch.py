@@ -104,6 +104,16 @@ def test_once_retries_a_server_error_once_before_saying_unknown(cli) -> None:
     assert (p.returncode, p.stdout) == (3, "UNKNOWN - mock: no answer (server error)\n")
 
 
+def test_once_a_configuration_error_is_unknown_not_critical(cli, tmp_path: Path) -> None:
+    cfg = tmp_path / "rpdash.toml"
+    cfg.write_text("[alerts]\nqueue_above = -1\n")
+    p = cli("watch", "--once", "--endpoint", "mock", "--config", str(cfg))
+    assert p.returncode == 3 and p.stdout == ""
+    assert error_line(p).endswith("alerts.queue_above: input should be greater than or equal to 0")
+    p = cli("watch", "--endpoint", "mock", "--config", str(cfg))  # not a check: the usual exit 2
+    assert p.returncode == 2
+
+
 def test_prometheus_refuses_a_non_loopback_address(cli) -> None:
     p = cli("watch", "--endpoint", "mock", "--prometheus", "0.0.0.0:9464")
     assert p.returncode == 2
