@@ -193,6 +193,20 @@ def test_a_watch_prints_fired_then_recovered_once_each_and_records_them(
     assert len(samples) == 40 and max(s.unhealthy for s in samples) == 3
 
 
+def test_a_watch_with_json_prints_one_object_per_change(
+    sim, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def script(w: Any) -> bool:
+        sim.set_mutator(crash_loop("mock") if w.cycles == 1 else None)
+        return w.cycles >= 2
+
+    assert watch(["--endpoint", "mock", "--json"], sim_settings(sim, tmp_path), script) == 0
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(d["event"], d["endpoint_id"], d["severity"], d["message"]) for d in docs] == [
+        ("verdict", "mock", "ok", "ok"), ("verdict", "mock", "critical", "crash-looping (3 unhealthy, 0 running)")]
+    assert docs[1]["verdict"]["kind"] == "crash_loop" and docs[1]["verdict"]["reasons"]
+
+
 def test_a_history_that_cannot_be_written_is_one_warning_and_the_watch_goes_on(
     sim, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
