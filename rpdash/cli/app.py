@@ -43,6 +43,10 @@ def main(argv: list[str] | None, state: State) -> int:
             return EXIT_USAGE
         from rpdash.cli import ops
 
+        if args.command == "watch":
+            from rpdash.cli.watch import run_watch
+
+            return run_watch(args, state, load_settings)
         if args.command in ops.COMMANDS:
             return ops.dispatch(args, load_settings(args))
         return _headless(args, state)

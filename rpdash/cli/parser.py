@@ -116,9 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seed for job ids, worker ids and faults (default: random; repeatable runs with a fixed seed)")
     sm.add_argument("--time-scale", type=positive_float, default=1.0, metavar="X")
 
-    from rpdash.cli import ops
+    from rpdash.cli import ops, watch
 
     ops.add_subcommands(sub, common)
+    watch.add_subcommand(sub)
     return p
 
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from rpdash import paths
-from rpdash.config.names import HINTS, RUNPOD_ENV_NAMES, env_name
+from rpdash.config.names import HINTS, NESTED_TABLES, RUNPOD_ENV_NAMES, env_name
 
 #: (label, source) pairs, highest precedence first: "cli", "env", "dotenv", "file"
 Sources = Sequence[tuple[str, Any]]
@@ -105,8 +105,11 @@ def validation_message(exc: ValidationError, fields: Collection[str], sources: S
         if field_name is None:
             parts.append(f"{loc[0] if loc else 'settings'}: invalid")
             continue
-        sub = ".".join(str(x) for x in loc[1:])
-        if err.get("type") == "value_error":
+        inner = loc[2:] if field_name == "prices" and loc[1:2] == ("gpus",) else loc[1:]  # the model's own layer
+        sub = ".".join(str(x) for x in inner)
+        if field_name in NESTED_TABLES and sub:
+            text = nested_text(err)
+        elif err.get("type") == "value_error":
             text = str((err.get("ctx") or {}).get("error") or HINTS.get(field_name, "invalid"))
         else:
             text = HINTS.get(field_name) or err.get("msg", "invalid")
@@ -115,6 +118,22 @@ def validation_message(exc: ValidationError, fields: Collection[str], sources: S
     parts = list(dict.fromkeys(parts))
     more = f" (and {len(parts) - 3} more)" if len(parts) > 3 else ""
     return "; ".join(parts[:3]) + more
+
+
+def nested_text(err: Any) -> str:
+    """What is wrong with one key of a table of settings (``[alerts]``, ``[prices]``), in
+    pydantic's words, without the value (a quoted value in a message is cut out)."""
+    kind = err.get("type")
+    if kind == "extra_forbidden":
+        return "unknown setting"
+    if kind in ("model_type", "dict_type") and "GpuPrice" in str(err.get("msg")):
+        return "must be a price in USD per GPU-second, or a table {flex = ..., active = ...}"
+    if kind == "value_error":
+        text = str((err.get("ctx") or {}).get("error") or "invalid")
+    else:
+        text = str(err.get("msg") or "invalid")
+    text = re.sub(r" ?'[^']*'(?= |:|$)", "", text) if kind == "value_error" else text
+    return text[:1].lower() + text[1:]
 
 
 _SETTINGS_ERR = re.compile(r'field "(\w+)" from source "(\w+)"')

@@ -31,7 +31,13 @@ HINTS = {
     "favourites": 'must be a table of digit = "endpoint id" ("0" to "9")',
     "endpoint_keys": 'must be a table of endpoint name or id = "API key"',
     "theme": "must be a theme name",
+    "alerts": "must be a table of alert settings (see the README)",
+    "prices": "must be a table of GPU prices in USD per second (see the README)",
 }
+
+#: Fields that are tables of settings of their own: an error inside one names the key and
+#: says what pydantic found wrong with it (the whole table's hint would not help).
+NESTED_TABLES = frozenset({"alerts", "prices"})
 
 #: A base URL with ``user:password@`` would make httpx send Basic credentials in place of
 #: the key (and keep a password in a setting that gets shown): refused in every base URL.

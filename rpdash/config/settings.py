@@ -25,6 +25,8 @@ from rpdash.config.names import HINTS as _HINTS
 from rpdash.config.sources import LOAD, ConfigFileSource
 from rpdash.core.errors import InvalidInput
 from rpdash.core.models import is_safe_id
+from rpdash.services.alerts import AlertRules, AlertThresholds
+from rpdash.services.cost import PriceTable
 
 
 def _looks_like_url(value: str) -> bool:
@@ -88,6 +90,11 @@ class Settings(BaseSettings):
     endpoint_keys: dict[str, SecretStr] = Field(default_factory=dict)
     #: Textual theme name; None leaves the app's default.
     theme: str | None = None
+    #: the ``[alerts]`` table: thresholds and hold times of the alert rules, with
+    #: ``[alerts.endpoints.NAME]`` overrides by endpoint name or id (rpdash.services.alerts)
+    alerts: AlertRules = Field(default_factory=AlertRules)
+    #: the ``[prices]`` table: USD per GPU-second by pool id or GPU name (rpdash.services.cost)
+    prices: PriceTable = Field(default_factory=PriceTable)
 
     _config_file: Path | None = PrivateAttr(default=None)
     _warnings: list[str] = PrivateAttr(default_factory=list)
@@ -285,6 +292,16 @@ class Settings(BaseSettings):
             if key is not None and key is not self.api_key:
                 out[ep] = key
         return out
+
+    def alerts_for(self, endpoint_id: str) -> AlertThresholds:
+        """The alert settings of one endpoint: ``[alerts]`` with the override named by the
+        endpoint's id or by a name in ``[endpoints]`` that stands for it (a name first)."""
+        names = [name for name, ep in self.endpoints.items() if ep == endpoint_id]
+        return self.alerts.for_endpoint(*names, endpoint_id)
+
+    def endpoint_name(self, endpoint_id: str) -> str | None:
+        """The first name ``[endpoints]`` gives the id (None when it has none)."""
+        return next((name for name, ep in self.endpoints.items() if ep == endpoint_id), None)
 
     def history_file(self, demo: bool = False) -> Path:
         """Where the job history lives: the demo always uses its own file."""

@@ -84,8 +84,8 @@ def _seconds(v: Any) -> float:
 
         try:
             seconds = parse_window(str(v))
-        except RpdashError as e:
-            raise ValueError(str(e)) from None
+        except RpdashError:
+            raise ValueError('must be a duration: seconds, or e.g. "90s", "5m", "1h"') from None
     if not 0 <= seconds < math.inf:
         raise ValueError("a duration must be 0 or more seconds")
     return seconds

@@ -28,7 +28,9 @@ def test_the_readme_config_file_loads_as_printed(cfg: Path) -> None:
         s = load_settings()
         assert s.config_file == cfg
         assert check_keymap(s.keymap) == []
-    # the one in "Using it with RunPod" sets what it says it sets
+    # the one in "Using it with RunPod" (the first) sets what it says it sets
+    write(cfg, blocks[0])
+    s = load_settings()
     assert (s.health_interval, s.status_interval, s.readonly) == (5, 2, False)
     assert s.endpoints == {"prod": "abc123xyz", "staging": "def456uvw"}
     assert s.keymap == {"cancel": "ctrl+d,delete"}
