@@ -70,6 +70,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from rpdash.sim.control_update import EndpointUpdates
 from rpdash.sim.engine import SIM_IMAGE, Engine, SimEndpoint, SimError
 from rpdash.sim.http import Gate, _dumps, _until_disconnect
 from rpdash.sim.http import _send as _send_raw
@@ -151,6 +152,7 @@ class ControlPlane:
         #: end each log stream after this many events (tests of Last-Event-ID resume)
         self.drop_logs_after: int | None = None
         self.log_streams_opened = 0
+        self.updates = EndpointUpdates(self)  # PATCH and saveEndpoint (control_update.py)
 
     # ------------------------------------------------------------------ shapes
 
@@ -285,6 +287,8 @@ class ControlPlane:
                 raise _Problem(401, "Unauthorized", "missing or invalid API key")
             if self.rest_status is not None:
                 raise _Problem(self.rest_status, "Unavailable", "REST v2 is not available here")
+            if scope["method"] == "PATCH" and len(parts) == 1:
+                return await self.updates.handle_patch(scope, receive, send, parts[0], decision)
             if scope["method"] != "GET":
                 raise _Problem(405, "Method Not Allowed", f"{scope['method']} is not allowed here",
                                [(b"allow", b"GET")])  # fmt: skip
@@ -454,6 +458,8 @@ class ControlPlane:
             await _send(send, 400, _dumps({"errors": [{"message": "body must be {\"query\": \"...\"}"}]}))
             return
         self.engine.sync()
+        if "saveEndpoint" in query:
+            return await self.updates.handle_graphql(send, body)
         if "myself" in query and "endpoints" in query:
             await _send(send, 200, _dumps({"data": {"myself": {"endpoints": self.endpoints_graphql()}}}))
             return
