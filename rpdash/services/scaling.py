@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rpdash.api.control.models import EndpointInfo
-from rpdash.api.control.scaling import scale_text
+from rpdash.api.control.scaling import scale_text, scaler_value_of
 from rpdash.core.clock import Clock, RealClock
 from rpdash.core.errors import InvalidInput, RpdashError
 from rpdash.services.actions import ReadOnly
@@ -108,7 +108,7 @@ class Scaling:
         else:
             saved = SavedScale(endpoint_id, before.name, self.clock.time(), before.workers_min,
                                before.workers_max, before.idle_timeout_s, before.scaler_type,
-                               before.scaler_value)  # fmt: skip
+                               scaler_value_of(before))  # fmt: skip
             memory.save(saved)  # before anything changes: a failure below loses nothing
         after = await self.control.update_endpoint(endpoint_id, workers_min=0, workers_max=0)
         try:
@@ -130,13 +130,20 @@ class Scaling:
             raise NothingSaved(f"no saved scale for endpoint {endpoint_id}: only drain saves one "
                                "(set it with `rpdash scale`)")  # fmt: skip
         before = await self.control.get_endpoint(endpoint_id)
-        request_count = saved.scaler_type == "REQUEST_COUNT"
-        after = await self.control.update_endpoint(
-            endpoint_id, workers_min=saved.workers_min, workers_max=saved.workers_max,
-            idle_timeout=None if request_count else saved.idle_timeout,
-            scaler_type=saved.scaler_type if saved.scaler_value is not None else None,
-            scaler_value=saved.scaler_value if saved.scaler_type else None,
-        )  # fmt: skip
+        # only what differs now: drain changed min and max; the rest is sent back only if
+        # it was changed since (so a value the API shows but would refuse is not re-sent)
+        change: dict[str, Any] = {}
+        for key, saved_v, now_v in (("workers_min", saved.workers_min, before.workers_min),
+                                    ("workers_max", saved.workers_max, before.workers_max),
+                                    ("idle_timeout", saved.idle_timeout, before.idle_timeout_s)):  # fmt: skip
+            if saved_v is not None and saved_v != now_v:
+                change[key] = saved_v
+        if saved.scaler_type and saved.scaler_value is not None and \
+                (saved.scaler_type, saved.scaler_value) != (before.scaler_type, scaler_value_of(before)):  # fmt: skip
+            change["scaler_type"], change["scaler_value"] = saved.scaler_type, saved.scaler_value
+        if saved.scaler_type == "REQUEST_COUNT" or change.get("scaler_type") == "REQUEST_COUNT":
+            change.pop("idle_timeout", None)
+        after = await self.control.update_endpoint(endpoint_id, **change) if change else before
         memory.forget(endpoint_id)
         return ScaleResult("restore", endpoint_id, before, after, saved=saved)
 

@@ -189,9 +189,11 @@ class EndpointUpdates:
         """A full replace of the scaling fields: what is left out gets the default."""
         self._known(endpoint_id)
         v = {k: inp.get(k, d) if inp.get(k) is not None else d for k, d in GRAPHQL_DEFAULTS.items()}
-        for k in ("workersMin", "workersMax", "scalerValue"):
-            if not _is_int(v[k]) or v[k] < (1 if k == "scalerValue" else 0):
-                raise UpdateRefused(200, f"{k} must be an integer >= {1 if k == 'scalerValue' else 0}")
+        for k in ("workersMin", "workersMax"):
+            if not _is_int(v[k]) or v[k] < 0:
+                raise UpdateRefused(200, f"{k} must be an integer >= 0")
+        if not _is_number(v["scalerValue"]) or v["scalerValue"] < (1 if v["scalerType"] == "REQUEST_COUNT" else 0):
+            raise UpdateRefused(200, "scalerValue must be a number >= 0 (>= 1 for REQUEST_COUNT)")
         if not _is_int(v["idleTimeout"]) or not 1 <= v["idleTimeout"] <= 3600:
             raise UpdateRefused(200, "idleTimeout must be an integer from 1 to 3600")
         if v["scalerType"] not in ("QUEUE_DELAY", "REQUEST_COUNT"):

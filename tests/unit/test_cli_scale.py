@@ -22,6 +22,7 @@ from tests.unit.test_cli import KEY, _env
 @pytest.fixture
 def fsim() -> Iterator[SimServer]:
     server = SimServer(scenario="default", clock=FakeClock(), api_key=KEY).start()
+    server.call(server.control.updates.apply, "mock", scaler=("QUEUE_DELAY", 4))
     try:
         yield server
     finally:

@@ -24,6 +24,7 @@ from rpdash.store.scale_memory import ScaleMemory
 @pytest.fixture
 def fsim() -> Iterator[SimServer]:
     server = SimServer(scenario="default", clock=FakeClock()).start()
+    server.call(server.control.updates.apply, "mock", scaler=("QUEUE_DELAY", 4))
     try:
         yield server
     finally:

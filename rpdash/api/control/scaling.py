@@ -23,6 +23,7 @@ out and sent again, like a read. A connection dropped after the request left, a 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,8 @@ from rpdash.core.errors import (
     Unreachable,
 )
 
-__all__ = ["SCALER_TYPES", "EndpointUpdater", "ScaleChange", "UpdateUncertain", "scale_text"]
+__all__ = ["SCALER_TYPES", "EndpointUpdater", "ScaleChange", "UpdateUncertain", "scale_text",
+           "scaler_value_of"]
 
 SCALER_TYPES = ("QUEUE_DELAY", "REQUEST_COUNT")
 IDLE_TIMEOUT_RANGE = (1, 3600)
@@ -86,7 +88,7 @@ class ScaleChange:
     workers_max: int | None = None
     idle_timeout: int | None = None
     scaler_type: str | None = None
-    scaler_value: int | None = None
+    scaler_value: int | float | None = None
 
     @property
     def empty(self) -> bool:
@@ -97,14 +99,19 @@ class ScaleChange:
         """This change with the scaler type in capitals; InvalidInput if out of range."""
         for name, v in (("min workers", self.workers_min), ("max workers", self.workers_max),
                         ("idle timeout", self.idle_timeout), ("scaler value", self.scaler_value)):
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            if v is None:
+                continue
+            ok = isinstance(v, int) and not isinstance(v, bool)
+            if name == "scaler value" and isinstance(v, float) and math.isfinite(v):
+                ok = True  # a queue delay may be a fraction of a second (>= 0.5)
+            if not ok or v < 0:
                 raise InvalidInput(f"{name} must be a whole number >= 0, not {v!r}")
         if self.empty:
             raise InvalidInput("nothing to change: give min or max workers, idle timeout or scaler")
         lo, hi = IDLE_TIMEOUT_RANGE
         if self.idle_timeout is not None and not lo <= self.idle_timeout <= hi:
             raise InvalidInput(f"idle timeout must be {lo} to {hi} seconds, not {self.idle_timeout}")
-        if self.scaler_value is not None and self.scaler_value < 1:
+        if self.scaler_value is not None and self.scaler_value < (0.5 if isinstance(self.scaler_value, float) else 1):
             raise InvalidInput("scaler value must be at least 1")
         kind = self.scaler_type
         if kind is not None:
@@ -121,21 +128,32 @@ class ScaleChange:
         """Whether ``ep`` shows every value this change asks for."""
         pairs = ((self.workers_min, ep.workers_min), (self.workers_max, ep.workers_max),
                  (self.idle_timeout, ep.idle_timeout_s), (self.scaler_type, ep.scaler_type),
-                 (self.scaler_value, ep.scaler_value))  # fmt: skip
+                 (self.scaler_value, scaler_value_of(ep)))  # fmt: skip
         return all(want is None or want == got for want, got in pairs)
+
+
+def scaler_value_of(ep: EndpointInfo) -> int | float | None:
+    """The scaler's value as sent: REST v2's ``queueDelay`` may be a fraction (>= 0.5 s),
+    which ``EndpointInfo.scaler_value`` (a whole number) cuts."""
+    scaling = ep.raw.get("scaling") if isinstance(ep.raw, dict) else None
+    if isinstance(scaling, dict):
+        v = scaling.get("requestCount" if scaling.get("type") == "REQUEST_COUNT" else "queueDelay")
+        if isinstance(v, int | float) and not isinstance(v, bool) and v == v:
+            return int(v) if float(v).is_integer() else v
+    return ep.scaler_value
 
 
 def scale_text(ep: EndpointInfo) -> str:
     """``workers 0-3, idle 5 s, QUEUE_DELAY 4``: an endpoint's scaling in one line."""
 
-    def n(v: int | None) -> str:
-        return "?" if v is None else str(v)
+    def n(v: int | float | None) -> str:
+        return "?" if v is None else f"{v:g}"
 
     parts = [f"workers {n(ep.workers_min)}-{n(ep.workers_max)}"]
     if ep.idle_timeout_s is not None:
         parts.append(f"idle {ep.idle_timeout_s} s")
     if ep.scaler_type:
-        parts.append(f"{ep.scaler_type} {n(ep.scaler_value)}")
+        parts.append(f"{ep.scaler_type} {n(scaler_value_of(ep))}")
     return ", ".join(parts)
 
 
@@ -169,7 +187,7 @@ class EndpointUpdater:
         what = f"the update of endpoint {endpoint_id}"
         try:
             data = await self._send("PATCH", f"{self._conn.rest_url}/serverless/{endpoint_id}",
-                                    endpoint_id, what, json=_rest_body(change))  # fmt: skip
+                                    endpoint_id, change, what, json=_rest_body(change))  # fmt: skip
         except RpdashError as exc:
             if not (self.graphql_fallback and _route_missing(exc)):
                 raise
@@ -181,7 +199,8 @@ class EndpointUpdater:
             return EndpointInfo.from_rest(data)
         return await self._read(endpoint_id)  # a 2xx without the endpoint: ask again
 
-    async def _send(self, method: str, url: str, endpoint_id: str, what: str, **kw: Any) -> Any:
+    async def _send(self, method: str, url: str, endpoint_id: str, change: ScaleChange, what: str,
+                    **kw: Any) -> Any:  # fmt: skip
         """One update request: sent again only after a 429; a lost answer is re-read once."""
         attempt = 0
         while True:
@@ -195,16 +214,17 @@ class EndpointUpdater:
             except (Unreachable, Timeout, ServerError, BadResponse) as exc:
                 if isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout):
                     raise  # never connected: nothing was sent
-                raise await self._uncertain(endpoint_id, exc) from exc
+                raise await self._uncertain(endpoint_id, change, exc) from exc
 
-    async def _uncertain(self, endpoint_id: str, exc: RpdashError) -> UpdateUncertain:
+    async def _uncertain(self, endpoint_id: str, change: ScaleChange, exc: RpdashError) -> UpdateUncertain:
         head = (f"no clear answer to the update of endpoint {endpoint_id} ({exc.message}): "
                 "it may have been applied; re-read the endpoint")  # fmt: skip
         try:
             now = await self._read(endpoint_id)
         except RpdashError as again:
             return UpdateUncertain(f"{head}; reading it again failed too ({again.message})")
-        return UpdateUncertain(f"{head}; read again, it now has {scale_text(now)}", now)
+        asked = "what was asked" if change.matches(now) else "not all that was asked"
+        return UpdateUncertain(f"{head}; read again, it now has {scale_text(now)} ({asked})", now)
 
     async def _graphql_update(self, endpoint_id: str, change: ScaleChange, what: str) -> EndpointInfo:
         """Read the endpoint through GraphQL, echo every field back with the asked changes."""
@@ -217,7 +237,7 @@ class EndpointUpdater:
                        ("scalerValue", change.scaler_value)):  # fmt: skip
             if v is not None:
                 inp[key] = v
-        data = await self._send("POST", self._conn.graphql_url, endpoint_id, f"{what} (GraphQL)",
+        data = await self._send("POST", self._conn.graphql_url, endpoint_id, change, f"{what} (GraphQL)",
                                 json={"query": SAVE_MUTATION, "variables": {"input": inp}})  # fmt: skip
         saved = self._graphql_data(data, "saveEndpoint")
         if not isinstance(saved, dict) or saved.get("id") is None:
@@ -260,9 +280,9 @@ def _completed(change: ScaleChange, current: EndpointInfo) -> ScaleChange:
             raise InvalidInput(f"endpoint {current.id} reports no known scaler type "
                                f"({current.scaler_type!r}): give the scaler type too")  # fmt: skip
     if kind is not None and value is None:
-        if kind != current.scaler_type or current.scaler_value is None:
+        value = scaler_value_of(current)
+        if kind != current.scaler_type or value is None:
             raise InvalidInput(f"a new scaler ({kind}) needs its value too")
-        value = current.scaler_value
     lo = change.workers_min if change.workers_min is not None else current.workers_min
     hi = change.workers_max if change.workers_max is not None else current.workers_max
     if lo is not None and hi is not None:
