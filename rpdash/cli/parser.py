@@ -108,10 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seed for job ids, worker ids and faults (default: random; repeatable runs with a fixed seed)")
     sm.add_argument("--time-scale", type=_positive_float, default=1.0, metavar="X")
 
-    from rpdash.cli import ops, scale
+    from rpdash.cli import scale
+
+    scale.add_subcommands(sub, common)  # scale, drain, restore
+
+    from rpdash.cli import ops
 
     ops.add_subcommands(sub, common)
-    scale.add_subcommands(sub, common)
     return p
 
 

@@ -70,10 +70,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from rpdash.sim.control_update import EndpointUpdates
 from rpdash.sim.engine import SIM_IMAGE, Engine, SimEndpoint, SimError
 from rpdash.sim.http import Gate, _dumps, _until_disconnect
 from rpdash.sim.http import _send as _send_raw
+from rpdash.sim.control_update import EndpointUpdates  # noqa: I001 (apart: merges stay clean)
 
 
 TAIL_DEFAULT = 100
@@ -149,10 +149,10 @@ class ControlPlane:
         #: answer every REST v2 control call with this HTTP status (tests of fallbacks)
         self.rest_status: int | None = None
         self.graphql_enabled = True
+        self.updates = EndpointUpdates(self)  # PATCH and saveEndpoint (control_update.py)
         #: end each log stream after this many events (tests of Last-Event-ID resume)
         self.drop_logs_after: int | None = None
         self.log_streams_opened = 0
-        self.updates = EndpointUpdates(self)  # PATCH and saveEndpoint (control_update.py)
 
     # ------------------------------------------------------------------ shapes
 
