@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     pg = sub.add_parser("purge", parents=[common], help="remove every queued job of an endpoint")
     pg.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
+    from rpdash.cli import scale
+
+    scale.add_subcommands(sub, common)  # scale, drain, restore
+
     sm = sub.add_parser("sim", help="run the local RunPod simulator")
     sm.add_argument("--host", default="127.0.0.1")
     sm.add_argument("--port", type=int, default=8000)
@@ -107,10 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--seed", type=int, default=None, metavar="N",
                     help="seed for job ids, worker ids and faults (default: random; repeatable runs with a fixed seed)")
     sm.add_argument("--time-scale", type=_positive_float, default=1.0, metavar="X")
-
-    from rpdash.cli import scale
-
-    scale.add_subcommands(sub, common)  # scale, drain, restore
 
     from rpdash.cli import ops
 
