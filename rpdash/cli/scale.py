@@ -97,7 +97,7 @@ def dispatch(args: argparse.Namespace, settings: Any) -> int:
 async def _run(ctx: Any) -> int:
     from rpdash.api.client import RunPodClient
     from rpdash.core.errors import InvalidInput
-    from rpdash.services.scaling import Scaling
+    from rpdash.services.scaling import Scaling, confirms
     from rpdash.store.history import HistoryStore
     from rpdash.store.scale_memory import ScaleMemory
 
@@ -119,10 +119,10 @@ async def _run(ctx: Any) -> int:
                                          scaler_value=a.scaler_value)  # fmt: skip
             elif a.command == "drain":
                 ep = await control.get_endpoint(endpoint_id)
-                typed = a.confirm.strip()
-                if typed not in (ep.name, ep.id):
-                    raise InvalidInput(f"--confirm {typed!r} is neither the name ({ep.name!r}) nor "
-                                       f"the id of endpoint {ep.id}: nothing was changed")  # fmt: skip
+                if not confirms(ep, a.confirm):
+                    raise InvalidInput(f"--confirm {a.confirm.strip()!r} is neither the name "
+                                       f"({ep.name!r}) nor the id of endpoint {ep.id}: nothing "
+                                       "was changed")  # fmt: skip
                 result = await svc.drain(endpoint_id)
             else:
                 result = await svc.restore(endpoint_id)

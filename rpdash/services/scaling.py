@@ -26,7 +26,14 @@ from rpdash.services.actions import ReadOnly
 from rpdash.services.validation import check_endpoint_id
 from rpdash.store.scale_memory import SavedScale, ScaleMemory
 
-__all__ = ["NothingSaved", "ScaleResult", "Scaling"]
+__all__ = ["NothingSaved", "ScaleResult", "Scaling", "confirms"]
+
+
+def confirms(endpoint: EndpointInfo, typed: str | None) -> bool:
+    """Whether ``typed`` (what the user typed to confirm a drain) is the endpoint's name or
+    id, exactly (surrounding spaces aside)."""
+    t = (typed or "").strip()
+    return bool(t) and t in (endpoint.name, endpoint.id)
 
 
 class NothingSaved(InvalidInput):

@@ -3,13 +3,15 @@ over real HTTP against the simulator, and the simulator's own PATCH semantics.""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 
 from rpdash.api.control import ControlClient, UpdateUncertain
-from rpdash.core.errors import InvalidInput
+from rpdash.core.clock import FakeClock
+from rpdash.core.errors import InvalidInput, Unreachable
 from rpdash.sim.server import SimServer
 
 
@@ -99,6 +101,16 @@ async def test_graphql_fallback_keeps_the_fields_not_asked(sim: SimServer, statu
     assert sim.control.updates.saves == 1
 
 
+async def test_without_rest_v2_both_the_read_and_the_update_go_through_graphql(sim: SimServer) -> None:
+    sim.call(setattr, sim.control, "rest_status", 404)
+    async with cc(sim) as c:
+        after = await c.update_endpoint("mock", workers_min=1)  # reads max to compare first
+        assert c.update_source == "graphql" and (after.workers_min, after.workers_max) == (1, 3)
+        with pytest.raises(InvalidInput, match="more than max workers"):
+            await c.update_endpoint("mock", workers_max=0)
+    assert sim.control.updates.patches == 0 and sim.control.updates.saves == 1
+
+
 async def test_sim_save_endpoint_is_not_sparse(sim: SimServer) -> None:
     sim.call(sim.control.updates.apply, "mock", workers_min=1, idle_timeout=42)
     q = "mutation S($input: EndpointInput!) { saveEndpoint(input: $input) { id workersMax } }"
@@ -118,8 +130,31 @@ async def test_a_dropped_answer_is_not_sent_again_and_is_reread(sim: SimServer) 
             await c.update_endpoint("mock", workers_max=0, workers_min=0)
     msg = str(err.value)
     assert "may have been applied; re-read the endpoint" in msg and "workers 0-0" in msg
+    assert "(what was asked)" in msg
     assert err.value.endpoint is not None and err.value.endpoint.workers_max == 0
     assert sim.control.updates.patches == 1  # never sent twice
+
+
+async def test_a_429_is_waited_out_on_the_clock_and_the_update_sent_once(sim: SimServer) -> None:
+    sim.set_faults(endpoint="mock", operation="serverless", throttle_rate=1.0, retry_after=3, burst=1)
+    clock = FakeClock()
+    async with cc(sim, clock=clock, max_retries=2) as c:
+        task = asyncio.ensure_future(c.update_endpoint("mock", workers_max=4))
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if clock.pending:
+                break
+        assert not task.done() and sim.control.updates.patches == 0  # refused, waiting 3 s
+        await clock.advance(3)
+        after = await asyncio.wait_for(task, 5)
+    assert after.workers_max == 4 and sim.control.updates.patches == 1
+
+
+async def test_an_unreachable_host_is_not_uncertain() -> None:
+    async with ControlClient("k", "http://127.0.0.1:9", max_retries=0) as c:
+        with pytest.raises(Unreachable) as err:
+            await c.update_endpoint("mock", workers_max=1)
+    assert not isinstance(err.value, UpdateUncertain) and "cannot reach" in str(err.value)
 
 
 # ------------------------------------------------------------------ simulator PATCH

@@ -179,11 +179,9 @@ class EndpointUpdater:
         """Apply ``change`` and return the endpoint as the server now has it."""
         check_id(endpoint_id, "endpoint")
         change = change.checked()
-        current: EndpointInfo | None = None
         one_side = (change.workers_min is None) != (change.workers_max is None)
         if (change.scaler_value is None) != (change.scaler_type is None) or one_side:
-            current = await self._read(endpoint_id)
-            change = _completed(change, current)
+            change = _completed(change, await self._read(endpoint_id))
         what = f"the update of endpoint {endpoint_id}"
         try:
             data = await self._send("PATCH", f"{self._conn.rest_url}/serverless/{endpoint_id}",
