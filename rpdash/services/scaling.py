@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rpdash.api.control.models import EndpointInfo
-from rpdash.api.control.scaling import scale_text, scaler_value_of
+from rpdash.api.control.scaling import ScaleChange, scale_text, scaler_value_of
 from rpdash.core.clock import Clock, RealClock
 from rpdash.core.errors import InvalidInput, RpdashError
 from rpdash.services.actions import ReadOnly
@@ -93,6 +93,7 @@ class Scaling:
         """Change what is given (None = leave it); before -> after as the server has it."""
         self.guard("scale")
         endpoint_id = check_endpoint_id(endpoint_id)
+        ScaleChange(workers_min, workers_max, idle_timeout, scaler_type, scaler_value).checked()
         before = await self.control.get_endpoint(endpoint_id)
         after = await self.control.update_endpoint(
             endpoint_id, workers_min=workers_min, workers_max=workers_max,

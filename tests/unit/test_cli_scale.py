@@ -57,6 +57,11 @@ def test_scale_prints_before_and_after_read_back(cli: Any, fsim: SimServer) -> N
     assert p.returncode == 0 and json.loads(p.stdout)["after"]["scaler_type"] == "REQUEST_COUNT"
     p = cli("scale", "--endpoint", "mock", "--min", "9")
     assert p.returncode == 2 and "min workers (9) must not be more than max workers (5)" in p.stderr
+    p = cli("scale", "--endpoint", "mock")
+    assert p.returncode == 2 and "nothing to change" in p.stderr
+    p = cli("scale", "--endpoint", "mock", "--idle-timeout", "0")
+    assert p.returncode == 2 and "1 to 3600" in p.stderr
+    assert (workers(fsim)["min"], workers(fsim)["max"]) == (1, 5)
 
 
 def test_drain_then_restore_end_to_end(cli: Any, fsim: SimServer) -> None:
