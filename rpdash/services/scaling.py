@@ -155,6 +155,10 @@ class Scaling:
         memory.forget(endpoint_id)
         return ScaleResult("restore", endpoint_id, before, after, saved=saved)
 
+    def saved(self, endpoint_id: str) -> SavedScale | None:
+        """The scale a drain saved for the endpoint (what restore would put back), if any."""
+        return self.memory.get(endpoint_id) if self.memory is not None else None
+
     def _memory(self, what: str) -> ScaleMemory:
         if self.memory is None:
             raise InvalidInput(f"{what} needs the history database (it keeps the saved scale)")

@@ -4,6 +4,7 @@ SQLite history file that a "restart" (a new HistoryStore on the same file) reads
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ async def act(sim: SimServer, path: Path | None, fn: str, *args: Any, readonly: 
                 RunPodClient(sim.api_key, sim.base_url, max_retries=0) as data:  # fmt: skip
             memory = ScaleMemory(history) if history is not None else None
             svc = Scaling(control, data, memory, readonly=readonly)
-            return await getattr(svc, fn)(*args, **kw)
+            result = getattr(svc, fn)(*args, **kw)
+            return await result if inspect.isawaitable(result) else result
     finally:
         if history is not None:
             history.close()
@@ -66,6 +68,8 @@ async def test_drain_then_restore_survives_a_restart(fsim: SimServer, tmp_path: 
     again = await act(fsim, db, "drain", "mock")
     assert "already drained" in (again.note or "")
 
+    saved = await act(fsim, db, "saved", "mock")
+    assert saved is not None and (saved.workers_min, saved.workers_max, saved.idle_timeout) == (1, 3, 45)
     restored = await act(fsim, db, "restore", "mock")  # a new HistoryStore: a restart
     after = restored.after
     assert (after.workers_min, after.workers_max, after.idle_timeout_s) == (1, 3, 45)
