@@ -41,7 +41,7 @@ selection set is not honoured).
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 from rpdash.sim.http import _dumps, _loads, _send
@@ -232,6 +232,10 @@ class EndpointUpdates:
                 key = "requestCount" if kind == "REQUEST_COUNT" else "queueDelay"
                 self.control.meta.setdefault(endpoint_id, {})["scaling"] = {"type": kind, key: value}
         ep = engine.endpoint(endpoint_id)
+        try:
+            replace(ep.cfg, **changes)  # the engine's own checks, before anything changes
+        except ValueError as exc:
+            raise UpdateRefused(400, str(exc)) from None
         if workers_max is not None:
             self._stop_surplus(engine, ep, workers_max)
         engine.update_endpoint(endpoint_id, **changes)
