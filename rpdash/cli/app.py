@@ -41,7 +41,7 @@ def main(argv: list[str] | None, state: State) -> int:
             flag = "--demo" if args.demo else "--local-worker"
             err(state, f"{flag} starts the dashboard; it does not apply to headless commands")
             return EXIT_USAGE
-        from rpdash.cli import ops
+        from rpdash.cli import ops, scale
 
         if args.command == "watch":
             from rpdash.cli.watch import run_watch
@@ -49,6 +49,8 @@ def main(argv: list[str] | None, state: State) -> int:
             return run_watch(args, state, load_settings)
         if args.command in ops.COMMANDS:
             return ops.dispatch(args, load_settings(args))
+        if args.command in scale.COMMANDS:
+            return scale.dispatch(args, load_settings(args))
         return _headless(args, state)
     except KeyboardInterrupt:
         if state.job_id:

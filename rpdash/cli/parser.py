@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     pg = sub.add_parser("purge", parents=[common], help="remove every queued job of an endpoint")
     pg.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
+    from rpdash.cli import scale
+
+    scale.add_subcommands(sub, common)  # scale, drain, restore
+
     sm = sub.add_parser("sim", help="run the local RunPod simulator")
     sm.add_argument("--host", default="127.0.0.1")
     sm.add_argument("--port", type=int, default=8000)

@@ -87,6 +87,7 @@ from rpdash.sim.engine import SIM_IMAGE, Engine, SimError
 from rpdash.sim.control_logs import WorkerLogs, _Problem, rfc3339
 from rpdash.sim.http import Gate, _dumps
 from rpdash.sim.http import _send as _send_raw
+from rpdash.sim.control_update import EndpointUpdates  # noqa: I001 (apart: merges stay clean)
 
 
 DATA_CENTERS = ("EU-RO-1", "US-TX-3", "EU-SE-1")
@@ -134,6 +135,7 @@ class ControlPlane(WorkerLogs):
         #: answer every REST v2 control call with this HTTP status (tests of fallbacks)
         self.rest_status: int | None = None
         self.graphql_enabled = True
+        self.updates = EndpointUpdates(self)  # PATCH and saveEndpoint (control_update.py)
         #: end each log stream after this many events (tests of Last-Event-ID resume)
         self.drop_logs_after: int | None = None
         self.log_streams_opened = 0
@@ -272,6 +274,8 @@ class ControlPlane(WorkerLogs):
                 raise _Problem(401, "Unauthorized", "missing or invalid API key")
             if self.rest_status is not None:
                 raise _Problem(self.rest_status, "Unavailable", "REST v2 is not available here")
+            if scope["method"] == "PATCH" and len(parts) == 1:
+                return await self.updates.handle_patch(scope, receive, send, parts[0], decision)
             if scope["method"] != "GET":
                 raise _Problem(405, "Method Not Allowed", f"{scope['method']} is not allowed here",
                                [(b"allow", b"GET")])  # fmt: skip
@@ -342,6 +346,8 @@ class ControlPlane(WorkerLogs):
             await _send(send, 400, _dumps({"errors": [{"message": "body must be {\"query\": \"...\"}"}]}))
             return
         self.engine.sync()
+        if "saveEndpoint" in query:
+            return await self.updates.handle_graphql(send, body)
         if "myself" in query and "endpoints" in query:
             await _send(send, 200, _dumps({"data": {"myself": {"endpoints": self.endpoints_graphql()}}}))
             return

@@ -113,6 +113,21 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX alerts_recent ON alerts(at)",
         "CREATE INDEX alerts_endpoint_recent ON alerts(endpoint_id, at)",
     ),
+    # 4: the scale a drain replaced (rpdash.store.scale_memory)
+    (
+        """
+        CREATE TABLE scale_memory (
+            endpoint_id   TEXT PRIMARY KEY,
+            name          TEXT,
+            saved_at      REAL NOT NULL,     -- epoch seconds
+            workers_min   INTEGER,
+            workers_max   INTEGER,
+            idle_timeout  INTEGER,
+            scaler_type   TEXT,
+            scaler_value  INTEGER
+        )
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

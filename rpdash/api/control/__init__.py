@@ -15,6 +15,7 @@ The package, one concept a module:
 - ``loglines``: one log line (level, message, job id), filters, ``since``, time order;
 - ``sse``: the text/event-stream parser;
 - ``tail``: one worker's resumable tail and the endpoint-wide merge;
+- ``scaling``: changing an endpoint's min/max workers, idle timeout and scaler;
 - ``client``: ``ControlClient``, the facade over all of them.
 """
 
@@ -32,6 +33,7 @@ from rpdash.api.control.loglines import (
     parse_since,
 )
 from rpdash.api.control.models import EndpointInfo, WorkerInfo, WorkerList
+from rpdash.api.control.scaling import ScaleChange, UpdateUncertain, scale_text
 
 __all__ = [
     "DEFAULT_CONTROL_URL",
@@ -39,6 +41,8 @@ __all__ = [
     "EndpointInfo",
     "LEVELS",
     "LogLine",
+    "ScaleChange",
+    "UpdateUncertain",
     "WorkerInfo",
     "WorkerList",
     "control_url_for",
@@ -47,4 +51,5 @@ __all__ = [
     "merge_sorted",
     "parse_line",
     "parse_since",
+    "scale_text",
 ]

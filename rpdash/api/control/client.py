@@ -12,6 +12,7 @@ from rpdash.api.control.connection import DEFAULT_CONTROL_URL, ControlConnection
 from rpdash.api.control.listing import EndpointListing
 from rpdash.api.control.loglines import LogLine
 from rpdash.api.control.models import EndpointInfo, WorkerList
+from rpdash.api.control.scaling import EndpointUpdater, ScaleChange
 from rpdash.api.control.tail import TAIL_DEFAULT, LogTailer
 from rpdash.core.clock import Clock
 
@@ -44,6 +45,7 @@ class ControlClient(ControlConnection):
                          transport=transport)  # fmt: skip
         self._listing = EndpointListing(self, graphql_fallback=graphql_fallback)
         self._tailer = LogTailer(self, self._listing.workers, max_streams=self.max_streams)
+        self._updater = EndpointUpdater(self, self._listing.get_endpoint, graphql_fallback=graphql_fallback)
 
     @property
     def graphql_fallback(self) -> bool:
@@ -67,6 +69,22 @@ class ControlClient(ControlConnection):
     async def get_endpoint(self, endpoint_id: str) -> EndpointInfo:
         """One endpoint by id (REST v2; the GraphQL list when REST v2 is not available)."""
         return await self._listing.get_endpoint(endpoint_id)
+
+    async def update_endpoint(self, endpoint_id: str, *, workers_min: int | None = None,
+                              workers_max: int | None = None, idle_timeout: int | None = None,
+                              scaler_type: str | None = None,
+                              scaler_value: int | None = None) -> EndpointInfo:  # fmt: skip
+        """Change the endpoint's scaling (None = leave as is) and return it as the server now
+        has it: REST v2 PATCH (sparse), GraphQL saveEndpoint when REST v2 lacks the route.
+        InvalidInput (nothing sent) for bad values; UpdateUncertain when the answer was lost
+        (see rpdash.api.control.scaling). ``update_source`` says which API applied it."""
+        change = ScaleChange(workers_min, workers_max, idle_timeout, scaler_type, scaler_value)
+        return await self._updater.update(endpoint_id, change)
+
+    @property
+    def update_source(self) -> str | None:
+        """Which API applied the last update ("rest" or "graphql")."""
+        return self._updater.last_source
 
     async def workers(self, endpoint_id: str) -> WorkerList:
         """The endpoint's active workers and their summary (REST v2 only)."""
