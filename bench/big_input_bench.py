@@ -44,7 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import FrameProbe, honest_headless, send_key, send_paste  # noqa: E402
+from _common import FrameProbe, Timed, honest_headless, pct, send_key, send_paste  # noqa: E402
 from key_latency_bench import SIZE, RpdashTarget, summarise, wait_until  # noqa: E402
 
 GOAL_MS = 100.0
@@ -109,6 +109,15 @@ async def run(mb: float, presses: int, jobs: int, highlight: bool,
                 await pilot.pause(0.5)
                 ed = BigInput.editor(app)
                 res["language"] = ed.language
+                # where a press's time goes: the form's validation, TextArea's highlight
+                # map (rebuilt from a whole-document tree-sitter query after every edit),
+                # the document edit (incl. tree-sitter's incremental parse)
+                parts = {"validate": Timed(), "highlight map": Timed(), "edit": Timed()}
+                form = app.dashboard.query_one("#submit")
+                form.validate_input = parts["validate"].wrap(form.validate_input)
+                ed._build_highlight_map = parts["highlight map"].wrap(ed._build_highlight_map)
+                ed.document.replace_range = parts["edit"].wrap(ed.document.replace_range)
+                breakdown: dict[str, dict[str, list[float]]] = {}
 
                 async def press(key: str, label: str, pred: Any, *, paste: str | None = None,
                                 timeout: float = 60.0, prof: str | None = None) -> None:
@@ -125,6 +134,11 @@ async def run(mb: float, presses: int, jobs: int, highlight: bool,
                     done = await probe.wait(timeout)
                     if p:
                         p.disable()
+                    for part, tm in parts.items():
+                        breakdown.setdefault(label, {}).setdefault(part, []).append(
+                            tm.total(since=t0) * 1e3)
+                    print(f"  {label}: {((done.get(label) or float('nan')) - t0) * 1e3:.0f} ms",
+                          file=sys.stderr, flush=True)
                     if label in done:
                         samples.setdefault(label, []).append((done[label] - t0) * 1e3)
                     else:
@@ -137,6 +151,7 @@ async def run(mb: float, presses: int, jobs: int, highlight: bool,
                 await settle()
                 ed.load_text("")
                 await settle(0.5)
+                ed.document.replace_range = parts["edit"].wrap(ed.document.replace_range)
                 assert "valid JSON" not in BigInput.verdict(app) or "✗" in BigInput.verdict(app)
                 # the paste: two frames of interest
                 probe.expect("paste: text shown", lambda: ed.document.line_count >= n_lines - 1)
@@ -187,6 +202,8 @@ async def run(mb: float, presses: int, jobs: int, highlight: bool,
             probe.uninstall()
     tmp.cleanup()
     res["keys"] = summarise(samples, timeouts)
+    for label, v in res["keys"].items():
+        v["parts_p50_ms"] = {part: pct(vals, 50) for part, vals in breakdown.get(label, {}).items()}
     if profile:
         res["profiles"] = {}
         for name, p in profiles.items():
@@ -221,8 +238,9 @@ def main() -> None:
           f"before {load0[0]:.2f}, after {res['load_after'][0]:.2f}")
     print(f"{'key':32} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9} {'t/o':>4}")
     for k, v in res["keys"].items():
+        parts = ", ".join(f"{p} {ms:.0f}" for p, ms in v.get("parts_p50_ms", {}).items())
         print(f"{k:32} {v['n']:>4} {v['p50']:>9.1f} {v['p95']:>9.1f} {v['max']:>9.1f} "
-              f"{v['timeouts']:>4}")
+              f"{v['timeouts']:>4}  (p50 ms inside: {parts})")
     if res.get("internal_errors"):
         print("internal errors:", res["internal_errors"])
     for name, text in res.get("profiles", {}).items():
