@@ -20,6 +20,8 @@ polling    polling_bench.py                          2,000 jobs, 50 workers: rpd
 startup    startup_bench.py                          rpdash --demo in a pty vs hello-world Textual
 idle       idle_bench.py                             5 quiet endpoints in tmux, 60 s; 30 min soak
 sim        sim_rps.py                                simulator req/s on one pinned core
+keys       key_latency_bench.py                      key -> frame p95, --demo, 1,000 jobs vs bare app
+bigpaste   big_input_bench.py                        10 MB JSON pasted into the submit editor
 =========  ========================================  ==========================================
 """
 
@@ -40,7 +42,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
-ORDER = ("stream", "joblist", "polling", "startup", "idle", "sim")
+ORDER = ("stream", "joblist", "polling", "startup", "idle", "sim", "keys", "bigpaste")
 
 
 def run_json(script: str, *args: str, timeout: float = 1800) -> Any:
@@ -184,6 +186,37 @@ def bench_sim(quick: bool) -> list[dict[str, Any]]:
                 note=", ".join(f"{k} {statistics.median(v):,.0f}" for k, v in vals.items() if v))]
 
 
+def bench_keys(quick: bool) -> list[dict[str, Any]]:
+    args = ["--json"] + (["--presses", "5", "--quit-runs", "2"] if quick else [])
+    r = run_json("key_latency_bench.py", *args, timeout=3600)
+    load = f"load {r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}"
+    out = []
+    for name, v in r["keys"].items():
+        goal = 300.0 if name.startswith("q ") else 100.0
+        a = r["anchor"].get(name)
+        out.append(row(f"7 keys: {name} (p95 of {v['n']})", v["p95"], "ms", f"<= {goal:.0f} ms",
+                       a and a["p95"], "bare Textual app, DataTable of 1,000 rows",
+                       a and v["p95"] / a["p95"], v["p95"] <= goal and not v["timeouts"],
+                       note=f"p50 {v['p50']:.0f} ms; {load}"
+                            + (f"; {v['timeouts']} timed out" if v["timeouts"] else "")))
+    return out
+
+
+def bench_bigpaste(quick: bool) -> list[dict[str, Any]]:
+    # each typed key costs 15-40 s at 10 MB today (README, 8.): 5 presses, not 30
+    args = ["--json"] + (["--mb", "2", "--presses", "3"] if quick else ["--presses", "5"])
+    r = run_json("big_input_bench.py", *args, timeout=3600)
+    load = f"load {r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f}"
+    out = []
+    for name, v in r["keys"].items():
+        timed = name.startswith(("paste", "ctrl+f"))
+        out.append(row(f"8 {r['bytes'] / 1e6:.0f} MB paste: {name} (p95 of {v['n']})", v["p95"],
+                       "ms", "measured" if timed else "<= 100 ms", None, "", None,
+                       None if timed else v["p95"] <= 100 and not v["timeouts"],
+                       note=f"p50 {v['p50']:.0f} ms; {load}"))
+    return out
+
+
 # ------------------------------------------------------------------ table
 
 
@@ -246,7 +279,8 @@ def main() -> None:
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     a = ap.parse_args()
     benches = {"stream": bench_stream, "joblist": bench_joblist, "polling": bench_polling,
-               "startup": bench_startup, "idle": bench_idle, "sim": bench_sim}
+               "startup": bench_startup, "idle": bench_idle, "sim": bench_sim,
+               "keys": bench_keys, "bigpaste": bench_bigpaste}
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, {info['os']}; "
           f"load average before: {info['load_before']}", flush=True)
