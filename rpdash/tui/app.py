@@ -18,25 +18,20 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 from textual.widgets import Static
 
 from rpdash.core.clock import Clock, RealClock
 from rpdash.core.errors import RpdashError
 from rpdash.tui.actions import (
-    ACTIONS,
     BY_ID,
     bindings_for,
     check_keymap,
-    display_keys,
-    effective_keys,
     is_destructive,
     with_terminal_aliases,
 )
@@ -51,55 +46,17 @@ from rpdash.tui.messages import (
     JobsChanged,
     StreamArrived,
 )
+from rpdash.tui.palette import ActionCommands
 
 if TYPE_CHECKING:
     from rpdash.config import Settings
-    from rpdash.tui.ops import Ops
+    from rpdash.tui.control_plane import ControlPlane
+    from rpdash.tui.favourites import Favourites
+    from rpdash.tui.navigation import Navigator
+    from rpdash.tui.results import ResultKeeper
     from rpdash.tui.screens.dashboard import DashboardScreen
 
 __all__ = ["RpdashApp", "run_tui", "StaticBackend"]
-
-
-def _literal(text: str) -> str:
-    """The palette reads help as markup: ``:ep [NAME]`` lost its ``[NAME]`` (and
-    textual.markup.escape leaves upper-case tags alone)."""
-    return text.replace("[", "\\[")
-
-
-class ActionCommands(Provider):
-    """The command palette lists every registry action that makes sense right now."""
-
-    def _candidates(self) -> Iterable[tuple[str, str, str]]:
-        app = self.app
-        assert isinstance(app, RpdashApp)
-        for a in ACTIONS:
-            if not a.palette:
-                continue
-            if app.readonly and a.readonly_hidden:
-                continue
-            keys = display_keys(effective_keys(a, app.keymap))
-            why = app.unsupported_actions.get(a.action.split("(")[0])
-            if why:
-                yield a.id, f"{a.description} ({keys}): not available", why
-                continue
-            yield a.id, f"{a.description} ({keys})", a.help or a.description
-
-    async def discover(self) -> Hits:
-        for action_id, title, help_text in self._candidates():
-            yield DiscoveryHit(title, self._runner(action_id), help=_literal(help_text))
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for action_id, title, help_text in self._candidates():
-            score = max(matcher.match(title), matcher.match(help_text) * 0.8)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), self._runner(action_id),
-                          help=_literal(help_text))
-
-    def _runner(self, action_id: str) -> Any:
-        app = self.app
-        assert isinstance(app, RpdashApp)
-        return lambda: app.run_registry_action(action_id)
 
 
 class StartingScreen(Screen[None]):
@@ -153,7 +110,10 @@ class RpdashApp(App[int]):
         self._last_error_note = 0.0
         self._stopped = False
         self._ticker: Any = None
-        self._ops: Ops | None = None
+        self._control_plane: ControlPlane | None = None
+        self._favourites: Favourites | None = None
+        self._results: ResultKeeper | None = None
+        self._navigator: Navigator | None = None
         theme = getattr(settings, "theme", None)
         if theme:
             with contextlib.suppress(Exception):
@@ -217,7 +177,7 @@ class RpdashApp(App[int]):
         self.readonly = self.readonly or bool(getattr(session, "readonly", False))
         self.dashboard = DashboardScreen(self)
         self.switch_screen(self.dashboard)
-        self.dashboard.call_after_refresh(self.ops.started)
+        self.dashboard.call_after_refresh(self.navigator.started)
         self._ticker = self.set_interval(self.tick_interval, self._tick, name="tick")
         # Once the dashboard has mounted (table filled) and painted, what is left is
         # long-lived: keep the garbage collector from walking it again and again.
@@ -266,9 +226,9 @@ class RpdashApp(App[int]):
             self._ticker.stop()
         if self.pump is not None:
             self.pump.closed = True
-        if self._ops is not None:
+        if self._control_plane is not None:
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(self._ops.aclose(), timeout=5)
+                await asyncio.wait_for(self._control_plane.aclose(), timeout=5)
         try:
             await asyncio.wait_for(self.backend.stop(), timeout=10)
         except BaseException:  # noqa: BLE001 - exiting anyway
@@ -287,7 +247,7 @@ class RpdashApp(App[int]):
         records = self.pump.take_jobs()
         if records and (dash := self._live_dashboard()) is not None:
             dash.on_jobs(records)
-            self.ops.tick(force=False)
+            dash.refresh_notes(force=False)
 
     @guarded
     def on_stream_arrived(self, msg: StreamArrived) -> None:
@@ -311,7 +271,8 @@ class RpdashApp(App[int]):
     def _tick(self) -> None:
         if (dash := self._live_dashboard()) is not None:
             dash.tick()
-            self.ops.tick()
+            self.results.sweep()
+            dash.refresh_notes()
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -377,7 +338,7 @@ class RpdashApp(App[int]):
             self.session.pause()
             self.notify("Live refresh paused (p resumes)", timeout=3)
         if self.dashboard is not None:
-            self.dashboard._update_status()
+            self.dashboard.update_status()
 
     def action_new_job(self) -> None:
         if self.dashboard is not None:
@@ -389,33 +350,61 @@ class RpdashApp(App[int]):
 
     # ------------------------------------------------------------------ beyond the console
     @property
-    def ops(self) -> Ops:
-        """Endpoint picker, favourites, workers, logs, metrics, diagnosis (tui/ops.py)."""
-        if self._ops is None:
-            from rpdash.tui.ops import Ops
+    def control_plane(self) -> ControlPlane:
+        """Endpoint list, workers and settings, with their caches (tui/control_plane.py)."""
+        if self._control_plane is None:
+            from rpdash.tui.control_plane import ControlPlane
 
-            self._ops = Ops(self)
-        return self._ops
+            self._control_plane = ControlPlane(self.settings, self.backend)
+        return self._control_plane
+
+    @property
+    def favourites(self) -> Favourites:
+        if self._favourites is None:
+            from rpdash.tui.favourites import Favourites
+
+            self._favourites = Favourites(self.settings)
+        return self._favourites
+
+    @property
+    def results(self) -> ResultKeeper:
+        """Finished jobs' results fetched before RunPod drops them (tui/results.py)."""
+        if self._results is None:
+            from rpdash.tui.results import ResultKeeper
+
+            self._results = ResultKeeper(lambda: self.session, self.clock.time, self.run_worker,
+                                         local_url=self.control_plane.local_url)
+        return self._results
+
+    @property
+    def navigator(self) -> Navigator:
+        """Picker, favourites, workers, logs and metrics screens (tui/navigation.py)."""
+        if self._navigator is None:
+            from rpdash.tui.navigation import Navigator
+
+            self._navigator = Navigator(self, self.control_plane, self.favourites,
+                                        lambda: self.dashboard)
+        return self._navigator
 
     @property
     def unsupported_actions(self) -> dict[str, str]:
         """Action name -> why the API behind the session lacks it (local dev worker)."""
-        return self._ops.unsupported if self._ops is not None else {}
+        return self._control_plane.unsupported if self._control_plane is not None else {}
 
     def action_pick_endpoint(self, query: str = "") -> None:
-        self.ops.open_picker(query)
+        self.navigator.open_picker(query)
 
     def action_show_workers(self) -> None:
-        self.ops.open_workers()
+        self.navigator.open_workers()
 
     def action_show_logs(self) -> None:
-        self.ops.open_logs()
+        self.navigator.open_logs()
 
     def action_show_metrics(self) -> None:
-        self.ops.open_metrics()
+        self.navigator.open_metrics()
 
     def action_favourite(self, n: int) -> None:
-        self.ops.favourite(n)
+        self.navigator.favourite(n)
 
     async def action_start_demo(self) -> None:
         """From the setup screen: switch to the demo."""

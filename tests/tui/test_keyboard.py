@@ -487,9 +487,9 @@ async def test_alt_digit_as_terminals_send_it_moves_between_panes():
 
 async def test_expired_job_is_finished_not_waiting(monkeypatch):
     from rpdash.services.tracker import EXPIRED_MESSAGE
-    from rpdash.tui.screens import dashboard
+    from rpdash.tui import notices
 
-    monkeypatch.setattr(dashboard, "EXPIRED_TOAST_WINDOW", 0.2)
+    monkeypatch.setattr(notices, "EXPIRED_TOAST_WINDOW", 0.2)
 
     gone = JobRecord("old-run-job-1", "mock", JobStatus.IN_QUEUE, submitted_at=WALL - 90,
                      expired=True, error=EXPIRED_MESSAGE, finished_at=WALL - 1)
@@ -514,9 +514,9 @@ async def test_expired_job_is_finished_not_waiting(monkeypatch):
 
 async def test_finished_jobs_toasts_are_coalesced(monkeypatch):
     from rpdash.services.tracker import EXPIRED_MESSAGE
-    from rpdash.tui.screens import dashboard
+    from rpdash.tui import notices
 
-    monkeypatch.setattr(dashboard, "EXPIRED_TOAST_WINDOW", 0.3)
+    monkeypatch.setattr(notices, "EXPIRED_TOAST_WINDOW", 0.3)
 
     session = FakeSession(jobs=sample_jobs(), health=sample_health())
     app, _ = fake_app(session)

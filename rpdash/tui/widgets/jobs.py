@@ -20,14 +20,12 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import BindingType
-from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import (
     CellDoesNotExist,
     ColumnKey,
     RowDoesNotExist,
-    RowKey,
 )
 
 from rpdash.core.records import JobRecord
@@ -44,6 +42,7 @@ from rpdash.tui.format import (
     status_text,
 )
 from rpdash.tui.widgets.cells import InPlaceCells
+from rpdash.tui.widgets.fast_rows import OneLineRows
 
 # Most useful first: on a narrow terminal the table scrolls sideways past the rest.
 COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -74,7 +73,36 @@ class IdCell(Text):
         self.job_id = job_id
 
 
-class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
+def progress_plain(rec: JobRecord) -> str:
+    if rec.error and rec.status.terminal:
+        return error_summary(rec.error, 120)
+    if rec.progress is not None and not rec.status.terminal:
+        return preview(rec.progress, 120)
+    if rec.chunk_count and not rec.status.terminal:
+        return f"{rec.chunk_count} chunks"
+    if rec.mode != "run" and not rec.status.terminal:
+        return rec.mode
+    return ""
+
+def job_cell(col: str, value: Any, rec: JobRecord, names: Mapping[str, str]) -> Any:
+    """The renderable of one cell of the job list. Always a ``Text`` (a plain ``str`` cell would be
+    parsed as markup by DataTable, which is slow and would interpret ``[...]``)."""
+    if col == "mark":
+        return Text(value, style="bold yellow")
+    if col == "id":
+        return IdCell(rec.job_id, short_id(rec.job_id, 11))
+    if col == "endpoint":
+        name = names.get(rec.endpoint_id, rec.endpoint_id)
+        return Text(clip(inert(name, one_line=True), 12), no_wrap=True)
+    if col == "status":
+        return status_text(rec.status, expired=rec.expired)
+    if col == "progress":
+        style = "red" if rec.error and rec.status.terminal else "dim" if not value else ""
+        return Text(value, style=style, no_wrap=True, end="")
+    return Text(value, no_wrap=True, end="")
+
+
+class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
     """Jobs of the session, newest first (or by status), filtered and marked."""
 
     BINDINGS: list[BindingType] = bindings_for("jobs")  # type: ignore[assignment]
@@ -100,11 +128,6 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
             super().__init__()
             self.action = action
             self.job_ids = job_ids
-
-    # set before DataTable.__init__ runs (its watchers already read ordered_rows)
-    _order_version: int = 0
-    _ordered: tuple[tuple[int, int], list[Any]] | None = None
-    _offsets: tuple[tuple[int, int], list[tuple[RowKey, int]]] | None = None
 
     def __init__(
         self,
@@ -223,41 +246,12 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
             fmt_ms(rec.delay_ms),
             fmt_ms(rec.execution_ms),
             str(rec.retries or 0),
-            self._progress_plain(rec),
+            progress_plain(rec),
         )
-
-    @staticmethod
-    def _progress_plain(rec: JobRecord) -> str:
-        if rec.error and rec.status.terminal:
-            return error_summary(rec.error, 120)
-        if rec.progress is not None and not rec.status.terminal:
-            return preview(rec.progress, 120)
-        if rec.chunk_count and not rec.status.terminal:
-            return f"{rec.chunk_count} chunks"
-        if rec.mode != "run" and not rec.status.terminal:
-            return rec.mode
-        return ""
-
-    def _cell(self, col: str, value: Any, rec: JobRecord) -> Any:
-        """The renderable of one cell. Always a ``Text`` (a plain ``str`` cell would be
-        parsed as markup by DataTable, which is slow and would interpret ``[...]``)."""
-        if col == "mark":
-            return Text(value, style="bold yellow")
-        if col == "id":
-            return IdCell(rec.job_id, short_id(rec.job_id, 11))
-        if col == "endpoint":
-            name = self.names.get(rec.endpoint_id, rec.endpoint_id)
-            return Text(clip(inert(name, one_line=True), 12), no_wrap=True)
-        if col == "status":
-            return status_text(rec.status, expired=rec.expired)
-        if col == "progress":
-            style = "red" if rec.error and rec.status.terminal else "dim" if not value else ""
-            return Text(value, style=style, no_wrap=True, end="")
-        return Text(value, no_wrap=True, end="")
 
     def _add(self, rec: JobRecord) -> None:
         row = self._row(rec)
-        self.add_row(*(self._cell(_COLS[i], row[i], rec) for i in self._cols), key=rec.job_id)
+        self.add_row(*(job_cell(_COLS[i], row[i], rec, self.names) for i in self._cols), key=rec.job_id)
         self._shown[rec.job_id] = row
 
     def _refresh_row(self, rec: JobRecord, row: tuple[Any, ...] | None = None) -> bool:
@@ -275,66 +269,12 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         for j, i in enumerate(self._cols):
             if old is None or old[i] != new[i]:
                 col = _COLS[i]
-                value = self._cell(col, new[i], rec)
+                value = job_cell(col, new[i], rec, self.names)
                 self.cells_written += 1
                 if not self.write_cell(job_id, keys[j], j, value):
                     self.update_cell(job_id, col, value)  # never taken with textual 8.2
         self._shown[job_id] = new
         return True
-
-    # DataTable keys its row-order and row-offset caches on a counter that every cell
-    # write bumps, so with 10,000 rows each repaint after an update re-walked every row
-    # (~90 ms). Rows here are all one line high and their order only changes on add,
-    # remove, sort and clear, so these caches are keyed on that instead.
-    def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None,
-                label: Any = None) -> RowKey:
-        self._order_version += 1
-        return super().add_row(*cells, height=1, key=key, label=label)
-
-    def remove_row(self, row_key: RowKey | str) -> None:
-        self._order_version += 1
-        super().remove_row(row_key)
-
-    def sort(self, *columns: Any, key: Callable[[Any], Any] | None = None,
-             reverse: bool = False) -> JobTable:
-        self._order_version += 1
-        super().sort(*columns, key=key, reverse=reverse)
-        return self
-
-    def clear(self, columns: bool = False) -> JobTable:
-        self._order_version += 1
-        self._ordered = None
-        self._offsets = None
-        super().clear(columns)
-        return self
-
-    @property
-    def ordered_rows(self) -> list[Any]:
-        key = (self.row_count, self._order_version)
-        if self._ordered is None or self._ordered[0] != key:
-            get_key = self._row_locations.get_key
-            rows = self.rows
-            self._ordered = (key, [rows[get_key(i)] for i in range(self.row_count)])
-        return self._ordered[1]
-
-    @property
-    def _y_offsets(self) -> list[tuple[RowKey, int]]:
-        key = (self.row_count, self._order_version)
-        if self._offsets is None or self._offsets[0] != key:
-            self._offsets = (key, [(row.key, 0) for row in self.ordered_rows])
-        return self._offsets[1]
-
-    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
-        """DataTable measures every cell of every new row to size auto-width columns;
-        all of this table's columns have a fixed width, so only the virtual size needs
-        computing. (10,000 rows: about 1 s of measuring saved on first paint.)"""
-        if any(c.auto_width for c in self.columns.values()):
-            super()._update_dimensions(new_rows)
-            return
-        width = sum(c.get_render_width(self) for c in self.columns.values())
-        header = self.header_height if self.show_header else 0
-        self.virtual_size = Size(width + self._row_label_column_width,
-                                 self._total_row_height + header)
 
     # ------------------------------------------------------------------ updates
     def apply(self, records: Iterable[JobRecord]) -> None:
