@@ -64,16 +64,14 @@ class EndpointActionsMixin(DashboardPart):
                 form._names.setdefault(endpoint_id, label)
             self.query_one(JobTable).set_names(self.names)
         if use:
-            self.use_endpoint(endpoint_id)
-            if endpoint_id in health.views:
-                health.move_cursor(row=list(health.views).index(endpoint_id), animate=False)
+            self.use_endpoint(endpoint_id)  # the cursor goes with it
 
     def purge(self, ep: str | None = None) -> None:
         if self._app.readonly:
             self.app.notify("Read-only mode: purge is disabled", severity="warning", timeout=4)
             return
         health = self.query_one(HealthTable)
-        ep = ep or health.current_endpoint or health.current
+        ep = ep or self.current_endpoint  # the ▶ endpoint, as for every other action
         if ep is None:
             return
         name = self.names.get(ep, ep)

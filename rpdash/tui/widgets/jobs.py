@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from rich.text import Text
 from textual.binding import BindingType
 from textual.message import Message
 from textual.widgets import DataTable
@@ -30,76 +29,21 @@ from textual.widgets.data_table import (
 
 from rpdash.core.records import JobRecord
 from rpdash.tui.actions import ReadonlyAware, bindings_for
-from rpdash.tui.format import (
-    STATUS_ORDER,
-    clip,
-    error_summary,
-    fmt_age,
-    fmt_ms,
-    inert,
-    preview,
-    short_id,
-    status_text,
-)
+from rpdash.tui.format import fmt_age, fmt_ms, preview
 from rpdash.tui.widgets.cells import InPlaceCells
 from rpdash.tui.widgets.fast_rows import OneLineRows
-
-# Most useful first: on a narrow terminal the table scrolls sideways past the rest.
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("mark", " ", 1),
-    ("id", "job id", 11),
-    ("status", "status", 11),
-    ("age", "age", 4),
-    ("endpoint", "endpoint", 12),
-    ("delay", "delay", 6),
-    ("exec", "exec", 6),
-    ("retries", "rtr", 3),
-    ("progress", "latest update", 30),
+from rpdash.tui.widgets.job_cells import (
+    COLUMN_KEYS,
+    COLUMNS,
+    NARROW_BELOW,
+    NARROW_COLS,
+    PROGRESS_MIN,
+    WIDE_COLS,
+    IdCell,
+    job_cell,
+    progress_plain,
+    status_rank,
 )
-PROGRESS_MIN = 16
-_COLS = tuple(c[0] for c in COLUMNS)
-#: which columns show: all of them when there is room, else the essentials (the rest is
-#: in the output pane's header and in ``y``)
-WIDE_COLS = tuple(range(len(COLUMNS)))
-NARROW_COLS = tuple(_COLS.index(k) for k in ("mark", "id", "status", "age", "exec", "progress"))
-NARROW_BELOW = 2 * len(COLUMNS) + sum(c[2] for c in COLUMNS[:-1]) + PROGRESS_MIN
-
-
-class IdCell(Text):
-    """The id column's cell: shows the short id, remembers the full one (for sorting)."""
-
-    def __init__(self, job_id: str, shown: str) -> None:
-        super().__init__(shown, no_wrap=True, end="")
-        self.job_id = job_id
-
-
-def progress_plain(rec: JobRecord) -> str:
-    if rec.error and rec.status.terminal:
-        return error_summary(rec.error, 120)
-    if rec.progress is not None and not rec.status.terminal:
-        return preview(rec.progress, 120)
-    if rec.chunk_count and not rec.status.terminal:
-        return f"{rec.chunk_count} chunks"
-    if rec.mode != "run" and not rec.status.terminal:
-        return rec.mode
-    return ""
-
-def job_cell(col: str, value: Any, rec: JobRecord, names: Mapping[str, str]) -> Any:
-    """The renderable of one cell of the job list. Always a ``Text`` (a plain ``str`` cell would be
-    parsed as markup by DataTable, which is slow and would interpret ``[...]``)."""
-    if col == "mark":
-        return Text(value, style="bold yellow")
-    if col == "id":
-        return IdCell(rec.job_id, short_id(rec.job_id, 11))
-    if col == "endpoint":
-        name = names.get(rec.endpoint_id, rec.endpoint_id)
-        return Text(clip(inert(name, one_line=True), 12), no_wrap=True)
-    if col == "status":
-        return status_text(rec.status, expired=rec.expired)
-    if col == "progress":
-        style = "red" if rec.error and rec.status.terminal else "dim" if not value else ""
-        return Text(value, style=style, no_wrap=True, end="")
-    return Text(value, no_wrap=True, end="")
 
 
 class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
@@ -148,6 +92,9 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         self.sort_key: str = "age"
         self.cells_written = 0  # for tests and the bench: how many update_cell calls
         self._last_highlight: str | None = None
+        #: the job the user just acted on (retried, ...): kept in view under a filter it
+        #: no longer matches, so the cursor stays on it instead of jumping to another job
+        self.pinned: str | None = None
         self._colkeys: list[ColumnKey] = []
         self._cols: tuple[int, ...] = ()
 
@@ -220,7 +167,7 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         if self.scope_endpoint is not None and rec.endpoint_id != self.scope_endpoint:
             return False
         f = self.filter_text
-        if not f:
+        if not f or rec.job_id == self.pinned:
             return True
         f = f.lower()
         hay = (
@@ -251,7 +198,7 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
 
     def _add(self, rec: JobRecord) -> None:
         row = self._row(rec)
-        self.add_row(*(job_cell(_COLS[i], row[i], rec, self.names) for i in self._cols), key=rec.job_id)
+        self.add_row(*(job_cell(COLUMN_KEYS[i], row[i], rec, self.names) for i in self._cols), key=rec.job_id)
         self._shown[rec.job_id] = row
 
     def _refresh_row(self, rec: JobRecord, row: tuple[Any, ...] | None = None) -> bool:
@@ -268,7 +215,7 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         keys = self._colkeys
         for j, i in enumerate(self._cols):
             if old is None or old[i] != new[i]:
-                col = _COLS[i]
+                col = COLUMN_KEYS[i]
                 value = job_cell(col, new[i], rec, self.names)
                 self.cells_written += 1
                 if not self.write_cell(job_id, keys[j], j, value):
@@ -296,7 +243,7 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
                 added = True
                 continue
             if old is not None:
-                if old.status != rec.status:
+                if old.status != rec.status or old.expired != rec.expired:
                     status_moved = True
                 if old.submitted_at != rec.submitted_at:
                     time_moved = True
@@ -306,6 +253,22 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         self.flush_cells()
         if added or time_moved or (status_moved and self.sort_key == "status"):
             self._resort()
+        if removed:
+            self._say_highlight()
+
+    def _say_highlight(self) -> None:
+        """The row under the cursor went away: the cursor now rests on another job, and
+        the output pane must show that one (DataTable says nothing when the cursor's
+        index stays the same)."""
+        job_id = self.current_job_id
+        if job_id != self._last_highlight:
+            self._last_highlight = job_id
+            self.post_message(self.JobHighlighted(job_id))
+
+    def pin(self, job_id: str | None) -> None:
+        """Keep ``job_id`` in view (and under the cursor) until the view changes or the
+        cursor moves to another job."""
+        self.pinned = job_id
 
     def _remove(self, job_id: str) -> None:
         self._shown.pop(job_id, None)
@@ -323,7 +286,7 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
 
     def _rank(self) -> Callable[[JobRecord], Any]:
         if self.sort_key == "status":
-            return lambda r: (STATUS_ORDER.get(r.status, 9), -(r.submitted_at or 0), r.job_id)
+            return lambda r: (status_rank(r), -(r.submitted_at or 0), r.job_id)
         return lambda r: (-(r.submitted_at or 0), r.job_id)
 
     def _resort(self) -> None:
@@ -377,6 +340,7 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         if text == self.filter_text:
             return
         self.filter_text = text
+        self.pinned = None
         self.rebuild()
 
     def set_scope(self, endpoint_id: str | None) -> None:
@@ -396,6 +360,8 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
     # ------------------------------------------------------------------ events
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         job_id = event.row_key.value if event.row_key is not None else None
+        if self.pinned is not None and job_id != self.pinned:
+            self.pinned = None  # the user moved on: the job may leave the view next time
         if job_id != self._last_highlight:
             self._last_highlight = job_id
             self.post_message(self.JobHighlighted(job_id))
@@ -451,8 +417,7 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         self._job_action("cancel")
 
     def action_retry(self) -> None:
-        cur = self.current_job_id
-        self._job_action("retry", [cur] if cur else [])
+        self._job_action("retry")
 
     def action_edit(self) -> None:
         cur = self.current_job_id
