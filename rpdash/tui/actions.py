@@ -63,13 +63,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("pause", "p", "toggle_pause", "Pause", help="Pause or resume live refresh"),
     ActionSpec("new_job", "n", "new_job", "New", help="Open the submit form"),
     ActionSpec("pane_health", "alt+1", "focus_pane('health')", "Endpoints", show=False,
-               help="Go to the endpoints pane"),
+               priority=True, help="Go to the endpoints pane"),
     ActionSpec("pane_jobs", "alt+2", "focus_pane('jobs')", "Jobs", show=False,
-               help="Go to the jobs pane"),
+               priority=True, help="Go to the jobs pane"),
     ActionSpec("pane_output", "alt+3", "focus_pane('output')", "Output", show=False,
-               help="Go to the output pane"),
+               priority=True, help="Go to the output pane"),
     ActionSpec("pane_submit", "alt+4", "focus_pane('submit')", "Submit", show=False,
-               help="Go to the submit form"),
+               priority=True, help="Go to the submit form (alt+1-alt+4 work from any field)"),
     # ---------------------------------------------------------------- beyond the console
     ActionSpec("pick_endpoint", "ctrl+e", "pick_endpoint", "Endpoints list", show=False,
                help="Pick an endpoint of the account to watch, star favourites 0-9 (:ep)"),
@@ -165,6 +165,12 @@ ALT_DIGIT_ALIASES: dict[str, str] = {
     "alt+8": "bullet", "alt+9": "ª",
     "alt+0": "º",
 }
+
+
+#: the keys (and what terminals deliver for them) that switch panes from any field: text
+#: fields leave them to the bindings instead of typing ¡ or ™ into the input
+PANE_KEYS: frozenset[str] = frozenset(
+    k for n in "1234" for k in (f"alt+{n}", ALT_DIGIT_ALIASES[f"alt+{n}"]))
 
 
 def with_terminal_aliases(keys: str) -> str:

@@ -38,6 +38,7 @@ from rpdash.tui.actions import (
 from rpdash.tui.backend import Backend, LiveBackend, SessionLike, StaticBackend
 from rpdash.tui.format import inert
 from rpdash.tui.guard import guarded
+from rpdash.tui.helpers import AppHelpers
 from rpdash.tui.messages import (
     ApiProblem,
     EventPump,
@@ -50,10 +51,6 @@ from rpdash.tui.palette import ActionCommands
 
 if TYPE_CHECKING:
     from rpdash.config import Settings
-    from rpdash.tui.control_plane import ControlPlane
-    from rpdash.tui.favourites import Favourites
-    from rpdash.tui.navigation import Navigator
-    from rpdash.tui.results import ResultKeeper
     from rpdash.tui.screens.dashboard import DashboardScreen
 
 __all__ = ["RpdashApp", "run_tui", "StaticBackend"]
@@ -66,7 +63,7 @@ class StartingScreen(Screen[None]):
         yield Static("Starting rpdash…", id="starting")
 
 
-class RpdashApp(App[int]):
+class RpdashApp(AppHelpers, App[int]):
     """rpdash's dashboard."""
 
     CSS_PATH = "rpdash.tcss"
@@ -110,10 +107,6 @@ class RpdashApp(App[int]):
         self._last_error_note = 0.0
         self._stopped = False
         self._ticker: Any = None
-        self._control_plane: ControlPlane | None = None
-        self._favourites: Favourites | None = None
-        self._results: ResultKeeper | None = None
-        self._navigator: Navigator | None = None
         theme = getattr(settings, "theme", None)
         if theme:
             with contextlib.suppress(Exception):
@@ -337,8 +330,20 @@ class RpdashApp(App[int]):
         else:
             self.session.pause()
             self.notify("Live refresh paused (p resumes)", timeout=3)
+        self._describe_pause(self.session.paused)
         if self.dashboard is not None:
             self.dashboard.update_status()
+
+    def _describe_pause(self, paused: bool) -> None:
+        """The footer names what the key does now: Pause, or Resume while paused."""
+        import dataclasses
+
+        label = "Resume" if paused else "Pause"
+        table = self._bindings.key_to_bindings
+        for key, bindings in table.items():
+            table[key] = [dataclasses.replace(b, description=label) if b.id == "pause" else b
+                          for b in bindings]
+        self.refresh_bindings()
 
     def action_new_job(self) -> None:
         if self.dashboard is not None:
@@ -349,43 +354,6 @@ class RpdashApp(App[int]):
             self.dashboard.focus_pane(name)
 
     # ------------------------------------------------------------------ beyond the console
-    @property
-    def control_plane(self) -> ControlPlane:
-        """Endpoint list, workers and settings, with their caches (tui/control_plane.py)."""
-        if self._control_plane is None:
-            from rpdash.tui.control_plane import ControlPlane
-
-            self._control_plane = ControlPlane(self.settings, self.backend)
-        return self._control_plane
-
-    @property
-    def favourites(self) -> Favourites:
-        if self._favourites is None:
-            from rpdash.tui.favourites import Favourites
-
-            self._favourites = Favourites(self.settings)
-        return self._favourites
-
-    @property
-    def results(self) -> ResultKeeper:
-        """Finished jobs' results fetched before RunPod drops them (tui/results.py)."""
-        if self._results is None:
-            from rpdash.tui.results import ResultKeeper
-
-            self._results = ResultKeeper(lambda: self.session, self.clock.time, self.run_worker,
-                                         local_url=self.control_plane.local_url)
-        return self._results
-
-    @property
-    def navigator(self) -> Navigator:
-        """Picker, favourites, workers, logs and metrics screens (tui/navigation.py)."""
-        if self._navigator is None:
-            from rpdash.tui.navigation import Navigator
-
-            self._navigator = Navigator(self, self.control_plane, self.favourites,
-                                        lambda: self.dashboard)
-        return self._navigator
-
     @property
     def unsupported_actions(self) -> dict[str, str]:
         """Action name -> why the API behind the session lacks it (local dev worker)."""

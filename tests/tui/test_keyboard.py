@@ -479,9 +479,10 @@ async def test_alt_digit_as_terminals_send_it_moves_between_panes():
         assert isinstance(app.focused, StreamLog) or app.focused.id == "out-final"
         await pilot.press(keys["4"])
         assert isinstance(app.focused, TextArea)
-        await pilot.press(keys["2"])  # typed into the editor, as a character should be
-        assert isinstance(app.focused, TextArea)
-        await pilot.press("escape", keys["3"], keys["2"])
+        await pilot.press(keys["2"])  # switches panes from the editor too (issue 13, item 9)
+        assert isinstance(app.focused, JobTable)
+        assert "™" not in app.dashboard.query_one(SubmitForm).editor.text
+        await pilot.press(keys["3"], keys["2"])
         assert isinstance(app.focused, JobTable)
 
 

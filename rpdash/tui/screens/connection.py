@@ -23,6 +23,10 @@ class ConnectionStatusMixin(DashboardPart):
 
     @guarded
     def on_health(self, ev: HealthEvent) -> None:
+        if ev.state is ConnState.PAUSED and not getattr(self.session, "paused", False):
+            # the polls rest while a dialog or screen covers the pane (by design): the
+            # user paused nothing and nothing is stale, so the rows keep their last answer
+            return
         self.query_one(HealthTable).update_event(ev)
         top = self.app.screen
         if isinstance(top, PurgeScreen) and top.endpoint_id == ev.endpoint_id:

@@ -6,6 +6,8 @@ and posts messages; this mixin of the dashboard screen reads the stored chunks a
 from __future__ import annotations
 
 
+from rpdash.files import SaveError
+from rpdash.tui.format import inert
 from rpdash.tui.guard import guarded
 from rpdash.tui.saving import save_output
 from rpdash.tui.screens.parts import DashboardPart
@@ -17,7 +19,6 @@ from rpdash.tui.widgets.output import OutputViewer, export_text
 class OutputActionsMixin(DashboardPart):
     """Output-pane actions of :class:`~rpdash.tui.screens.dashboard.DashboardScreen`."""
 
-
     @guarded
     def on_output_viewer_save_requested(self, event: OutputViewer.SaveRequested) -> None:
         rec = self.query_one(JobTable).records.get(event.job_id) or self.query_one(OutputViewer).job
@@ -26,9 +27,9 @@ class OutputActionsMixin(DashboardPart):
         try:
             chunks = self.session.chunks(rec.job_id) if (rec.chunk_count or rec.mode == "stream") else []
             path = save_output(rec, chunks)
-        except OSError as exc:
-            self.app.notify(f"Could not save: {exc.strerror or exc}", severity="error",
-                            timeout=6, markup=False)
+        except SaveError as exc:
+            self.app.notify(f"Could not save: {inert(str(exc), one_line=True)}",
+                            severity="error", timeout=6, markup=False)
             return
         except Exception as exc:  # noqa: BLE001
             self.app.notify(f"Could not save: {err_text(exc)}", severity="error", timeout=6,

@@ -168,3 +168,8 @@ class LineInput(Input):
 
     def action_close(self) -> None:
         self.post_message(self.Closed(self))
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        from rpdash.tui.actions import PANE_KEYS
+
+        return key not in PANE_KEYS and super().check_consume_key(key, character)
