@@ -319,20 +319,27 @@ class RpdashApp(AppHelpers, App[int]):
         if self.session is None:
             return
         self.session.refresh_now()
-        self.notify("Refreshing now", timeout=1.5)
+        self._say("Refreshing now")
 
     def action_toggle_pause(self) -> None:
         if self.session is None:
             return
         if self.session.paused:
             self.session.resume()
-            self.notify("Live refresh resumed", timeout=2)
+            self._say("Live refresh resumed")
         else:
             self.session.pause()
-            self.notify("Live refresh paused (p resumes)", timeout=3)
+            self._say("Live refresh paused (p resumes)")
         self._describe_pause(self.session.paused)
         if self.dashboard is not None:
             self.dashboard.update_status()
+
+    def _say(self, message: str) -> None:
+        """Routine news: the dashboard's flash line (a toast where there is none)."""
+        if self.dashboard is not None and self.dashboard.is_attached:
+            self.dashboard.flash(message)
+        else:
+            self.notify(message, timeout=2)
 
     def _describe_pause(self, paused: bool) -> None:
         """The footer names what the key does now: Pause, or Resume while paused."""

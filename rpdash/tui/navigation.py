@@ -144,10 +144,9 @@ class Navigator:
             return False
         dash.show_watched(endpoint_id, label, use=use)
         if new:
-            self.app.notify(f"Watching {label}" + (" (now current)" if use else ""),
-                            timeout=3, markup=False)
+            dash.flash(f"Watching {label}" + (" (now current)" if use else ""))
         elif use:
-            self.app.notify(f"Current endpoint: {label}", timeout=2, markup=False)
+            dash.flash(f"Current endpoint: {label}")
         return new
 
     # ------------------------------------------------------------------ local dev worker

@@ -1,8 +1,10 @@
 """Telling the user that tracked jobs finished, without burying the screen in toasts.
 
-Finished jobs are gathered over a short window, so a burst (a busy endpoint, the history's
-jobs expiring at start) makes one notice, not a column of them. Jobs the user submitted,
-retried or watched from this screen always get their own.
+Routine news goes to the flash line in the status bar, which never covers data. Finished
+jobs are gathered over a short window, so a burst (a busy endpoint, the history's jobs
+expiring at start) makes one line ("12 jobs finished: 10 COMPLETED, 2 FAILED"). A toast
+only for what needs the user: a job they submitted, retried or watched that failed, timed
+out or was not found.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ class JobNotices:
     it). Errors in the timed flushes are reported by the app (:func:`guarded`)."""
 
     def __init__(self, app: Any, set_timer: Callable[..., Any],
-                 names: Mapping[str, str]) -> None:
+                 names: Mapping[str, str], flash: Callable[[str, str], None]) -> None:
         self.app = app
+        self._flash = flash
         self._set_timer = set_timer
         self.names = names
         #: jobs the user submitted, retried or watched from this screen: always a notice
@@ -54,9 +57,9 @@ class JobNotices:
         expired = [r for r in rest if r.expired and not r.status.terminal]
         finished = [r for r in rest if not (r.expired and not r.status.terminal)]
         for rec in own + (finished if len(finished) <= 2 else []):
-            self._toast_one(rec)
+            self._say_one(rec, toast=rec in own)
         if len(finished) > 2:
-            self._toast_many(finished)
+            self._say_many(finished)
         if expired:
             # jobs of an earlier run RunPod has forgotten: they expire over a few seconds
             # as the tracker gets to them, so they are gathered longer, into one toast
@@ -72,10 +75,10 @@ class JobNotices:
         if n:
             what = "1 earlier job expired" if n == 1 else f"{n} earlier jobs expired"
             its = "its result" if n == 1 else "their results"
-            self.app.notify(f"{what}: RunPod no longer keeps {its} (kept in the history)",
-                         severity="warning", timeout=6, markup=False)
+            self._flash(f"{what}: RunPod no longer keeps {its} (kept in the history)",
+                        "warning")
 
-    def _toast_one(self, rec: JobRecord) -> None:
+    def _say_one(self, rec: JobRecord, *, toast: bool) -> None:
         status = rec.status
         gone = rec.expired and not status.terminal
         error = shown_error(rec)
@@ -89,10 +92,12 @@ class JobNotices:
             detail += f" after {fmt_ms(rec.execution_ms)}"
         if error and status is not JobStatus.COMPLETED:
             detail += f": {error_summary(error, 120)}"
-        timeout = 4 if sev == "information" else 8
-        self.app.notify(what + detail, severity=sev, timeout=timeout, markup=False)
+        self._flash(what + detail, sev)
+        if toast and (sev == "error" or gone):
+            # the user's own job went wrong: that needs them
+            self.app.notify(what + detail, severity=sev, timeout=8, markup=False)
 
-    def _toast_many(self, recs: list[JobRecord]) -> None:
+    def _say_many(self, recs: list[JobRecord]) -> None:
         counts: dict[str, int] = {}
         for r in recs:
             counts[str(r.status)] = counts.get(str(r.status), 0) + 1
@@ -102,5 +107,4 @@ class JobNotices:
         if bad and bad[-1].error:
             text += f" (latest: {short_id(bad[-1].job_id, 14)}: {error_summary(bad[-1].error, 80)})"
         failed = any(r.status in (JobStatus.FAILED, JobStatus.TIMED_OUT) for r in recs)
-        self.app.notify(text, severity="error" if failed else "information",
-                     timeout=8 if failed else 4, markup=False)
+        self._flash(text, "error" if failed else "information")

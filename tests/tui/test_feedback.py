@@ -137,3 +137,25 @@ async def test_alt_digits_switch_panes_from_the_editor(tui_sim, settings_for):
         await pilot.press("alt+4", "trade_mark_sign")
         assert isinstance(app.focused, JobTable)
         assert editor.text == before and "¡" not in editor.text and "™" not in editor.text
+
+
+async def test_finished_jobs_are_told_in_the_flash_line_not_in_toasts(tui_sim, settings_for):
+    app = RpdashApp(settings_for(tui_sim), strict_errors=True)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        bar = dash.query_one(StatusBar)
+        ids = [await submit_json(app, pilot, {"mock_return": i}) for i in range(3)]
+        await wait_for(pilot, lambda: all(jobs.records[j].status is JobStatus.COMPLETED
+                                          for j in ids), timeout=30)
+        await wait_for(pilot, lambda: sum("COMPLETED" in f for f in bar.flashes) >= 1,
+                       what="the flash line")
+        await pilot.pause(1.2)
+        assert "COMPLETED" in " ".join(bar.flashes)
+        # nothing routine covers the submit form: no toast for a job that went well
+        assert not [n for n in app._notifications if "COMPLETED" in str(n.message)
+                    or "Submitted" in str(n.message)]
+        # a job of the user's that fails does ask for attention
+        bad = await submit_json(app, pilot, {"mock_error": True})
+        await wait_for(pilot, lambda: any(bad[:8] in str(n.message) and "FAILED" in str(n.message)
+                                          for n in app._notifications), timeout=30)

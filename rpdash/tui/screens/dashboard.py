@@ -27,6 +27,7 @@ from rpdash.services.events import StreamEvent
 from rpdash.tui.commands import COMMANDS_HELP, run_command
 from rpdash.tui.format import inert, short_id
 from rpdash.tui.guard import guarded
+from rpdash.tui.messages import Flash
 from rpdash.tui.notices import JobNotices
 from rpdash.tui.screens.confirm import PurgeScreen
 from rpdash.tui.screens.connection import ConnectionStatusMixin
@@ -67,7 +68,7 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
         #: the endpoint whose "retrying" problem the status bar shows (None: not known)
         self._problem_endpoint: str | None = None
         #: finished jobs are told in coalesced notices (see on_job_done)
-        self.notices = JobNotices(host, self.set_timer, self.names)
+        self.notices = JobNotices(host, self.set_timer, self.names, self.flash)
         self._notes_job: str | None = None
         self._notes_at = 0.0
 
@@ -234,6 +235,14 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
         pane = self.query_one("#pane-jobs")
         pane.border_title = " · ".join(parts)
         pane.set_class(bool(jobs.filter_text), "-filtered")
+
+    def flash(self, message: str, severity: str = "information") -> None:
+        """Routine news in the status bar's flash line (never over the panes)."""
+        self.query_one(StatusBar).flash(message, severity)
+
+    @guarded
+    def on_flash(self, msg: Flash) -> None:
+        self.flash(msg.text, msg.severity)
 
     @property
     def current_endpoint(self) -> str | None:
@@ -402,7 +411,7 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
             return
         self.notices.own.add(rec.job_id)
         self.select_job(rec)
-        self.app.notify(f"Watching {short_id(rec.job_id, 40)}", timeout=3, markup=False)
+        self.flash(f"Watching {short_id(rec.job_id, 40)}")
 
     # ------------------------------------------------------------------ results
     # ------------------------------------------------------------------ misc

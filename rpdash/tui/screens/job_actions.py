@@ -74,12 +74,11 @@ class JobActionsMixin(DashboardPart):
         form.load_input(rec.input, endpoint_id=rec.endpoint_id,
                         mode=rec.mode if rec.mode in ("run", "runsync", "stream") else None)
         form.editor.focus()
-        self.app.notify(f"Input of {short_id(rec.job_id, 14)} loaded: edit, then ctrl+s",
-                        timeout=3, markup=False)
+        self.flash(f"Input of {short_id(rec.job_id, 14)} loaded: edit, then ctrl+s")
 
     def _do_copy_id(self, ids: list[str]) -> None:
         self.app.copy_to_clipboard(ids[0])
-        self.app.notify(f"Copied {short_id(ids[0], 40)}", timeout=2, markup=False)
+        self.flash(f"Copied {short_id(ids[0], 40)}")
 
     def _do_raw(self, ids: list[str]) -> None:
         rec = self.query_one(JobTable).records.get(ids[0])
@@ -203,7 +202,7 @@ class JobActionsMixin(DashboardPart):
             self.on_jobs(changed)
         jobs.clear_marks()
         if changed:
-            self.app.notify(f"Cancelled {plural(len(changed), 'job')}", timeout=4)
+            self.flash(f"Cancelled {plural(len(changed), 'job')}")
         if failed:
             self.app.notify("Not cancelled: " + inert("; ".join(failed[:3]), one_line=True),
                             severity="error", timeout=8, markup=False)
@@ -226,10 +225,9 @@ class JobActionsMixin(DashboardPart):
             self._show_job(pinned)  # the output pane names the job acted on
         if len(changed) == 1:
             rec = changed[0]
-            self.app.notify(f"Retrying {short_id(rec.job_id, 40)} ({rec.status})", timeout=4,
-                            markup=False)
+            self.flash(f"Retrying {short_id(rec.job_id, 40)} ({rec.status})")
         elif changed:
-            self.app.notify(f"Retrying {plural(len(changed), 'job')}", timeout=4)
+            self.flash(f"Retrying {plural(len(changed), 'job')}")
         if failed:
             self.app.notify("Not retried: " + inert("; ".join(failed[:3]), one_line=True),
                             severity="error", timeout=8, markup=False)

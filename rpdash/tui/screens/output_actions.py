@@ -44,4 +44,4 @@ class OutputActionsMixin(DashboardPart):
             return
         chunks = self.session.chunks(rec.job_id) if (rec.chunk_count or rec.mode == "stream") else []
         self.app.copy_to_clipboard(export_text(rec, chunks))
-        self.app.notify("Output copied to the clipboard", timeout=2)
+        self.flash("Output copied to the clipboard")

@@ -27,3 +27,4 @@ class DashboardPart:
     on_jobs: Any
     select_job: Any
     current_endpoint: Any
+    flash: Any

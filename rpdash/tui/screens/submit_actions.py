@@ -84,6 +84,5 @@ class SubmitActionsMixin(DashboardPart):
         self.notices.own.add(rec.job_id)
         self.select_job(rec)
         form.show_result(f"submitted {short_id(rec.job_id, 40)} ({rec.status})", ok=True)
-        self.app.notify(f"Submitted {short_id(rec.job_id, 40)} to "
-                        f"{inert(self.names.get(rec.endpoint_id, rec.endpoint_id), one_line=True)}",
-                        timeout=3, markup=False)
+        self.flash(f"Submitted {short_id(rec.job_id, 40)} to "
+                   f"{inert(self.names.get(rec.endpoint_id, rec.endpoint_id), one_line=True)}")

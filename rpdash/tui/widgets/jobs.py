@@ -30,6 +30,7 @@ from textual.widgets.data_table import (
 from rpdash.core.records import JobRecord
 from rpdash.tui.actions import ReadonlyAware, bindings_for
 from rpdash.tui.format import fmt_age, fmt_ms, preview
+from rpdash.tui.messages import Flash
 from rpdash.tui.widgets.cells import InPlaceCells
 from rpdash.tui.widgets.fast_rows import OneLineRows
 from rpdash.tui.widgets.job_cells import (
@@ -372,8 +373,8 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
     # ------------------------------------------------------------------ actions
     def action_sort(self, key: str) -> None:
         self.set_sort(key)
-        self.notify(f"Jobs sorted by {'status' if key == 'status' else 'age (newest first)'}",
-                    timeout=2)
+        self.post_message(Flash(
+            f"Jobs sorted by {'status' if key == 'status' else 'age (newest first)'}"))
 
     def action_mark(self) -> None:
         job_id = self.current_job_id

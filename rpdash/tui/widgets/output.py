@@ -37,6 +37,7 @@ from rpdash.tui.format import (
     inert_text,
     status_text,
 )
+from rpdash.tui.messages import Flash
 
 MAX_LINES = 5_000
 #: what the output pane says about a live job with nothing to show yet
@@ -405,7 +406,7 @@ class OutputViewer(Vertical, can_focus=False):
     def action_toggle_wrap(self) -> None:
         """Wrap long lines (from now on; lines already shown keep their breaks)."""
         self.wrap = not self.wrap
-        self.notify(f"Wrap {'on' if self.wrap else 'off'} for new output", timeout=2)
+        self.post_message(Flash(f"Wrap {'on' if self.wrap else 'off'} for new output"))
 
     def action_save(self) -> None:
         if self.job is not None:
