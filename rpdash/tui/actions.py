@@ -99,7 +99,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
                palette=False),
     # ---------------------------------------------------------------- jobs pane
     ActionSpec("filter", "slash", "filter", "Filter", scope="jobs", key_display="/",
-               help="Filter jobs by id, endpoint, status or progress"),
+               help="Filter jobs by id, endpoint, status or progress (as you type)"),
     ActionSpec("clear", "escape", "clear", "Clear", scope="jobs", show=False,
                help="Clear the filter and the marks"),
     ActionSpec("job_open", "enter", "open_job", "Output", scope="jobs", show=False,
@@ -125,6 +125,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="Show the jobs of all endpoints or of the current one"),
     ActionSpec("jobs_down", "j", "cursor_down", "Down", scope="jobs", show=False,
                palette=False),
+    ActionSpec("jobs_top", "g,home", "scroll_top", "Top", scope="jobs", show=False,
+               palette=False, help="First job of the list"),
+    ActionSpec("jobs_bottom", "G,end", "scroll_bottom", "Bottom", scope="jobs", show=False,
+               palette=False, key_display="G", help="Last job of the list"),
     ActionSpec("jobs_up", "k", "cursor_up", "Up", scope="jobs", show=False, palette=False),
     # ---------------------------------------------------------------- output pane
     ActionSpec("follow", "s", "toggle_follow", "Follow", scope="output",

@@ -36,7 +36,7 @@ from rpdash.tui.actions import (
     with_terminal_aliases,
 )
 from rpdash.tui.backend import Backend, LiveBackend, SessionLike, StaticBackend
-from rpdash.tui.format import inert
+from rpdash.tui.format import inert, plural
 from rpdash.tui.guard import guarded
 from rpdash.tui.helpers import AppHelpers
 from rpdash.tui.messages import (
@@ -203,6 +203,28 @@ class RpdashApp(AppHelpers, App[int]):
         return dash
 
     async def action_quit(self) -> None:
+        """Quit; while jobs are still live, ask first (they keep running on RunPod, but
+        rpdash stops following them and their streams)."""
+        from rpdash.tui.screens.confirm import ConfirmScreen
+
+        live = [r for r in (self.session.jobs.values() if self.session else ())
+                if not r.terminal]
+        if not live or self.dashboard is None or self.screen is not self.dashboard:
+            await self._quit_now()
+            return
+        n = len(live)
+        body = (f"{plural(n, 'job')} still {'runs' if n == 1 else 'run'} or "
+                f"{'waits' if n == 1 else 'wait'}. {'It keeps' if n == 1 else 'They keep'} "
+                "going on RunPod, but rpdash stops following them (streams included) until "
+                "you start it again.")
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._quit_now(), group="quit", exit_on_error=False)
+
+        self.push_screen(ConfirmScreen("Quit rpdash?", body, yes="Quit"), answer)
+
+    async def _quit_now(self) -> None:
         """Stop the services first (Session.stop, close client and store), then exit."""
         await self._shutdown_backend()
         self.exit(0)

@@ -4,6 +4,8 @@ result expiry. Driven by the keyboard like a user."""
 
 from __future__ import annotations
 
+import re
+
 import tomllib
 
 from textual.widgets import DataTable, Input, Sparkline
@@ -142,7 +144,9 @@ async def test_workers_view_and_worker_log_tail(tui_sim, settings_for, tmp_path,
         assert cells[0] == w.id and cells[1] in ("INITIALIZING", "RUNNING", "IDLE")
         assert cells[2] != "" and cells[3] != ""  # GPU, data centre
         head = text_of(screen.query_one("#workers-head"))
-        assert "worker(s): running" in head and "max 3 workers" in head
+        # proper plurals (issue 13, item 22)
+        assert re.search(r"\b(1 worker|\d+ workers): running", head), head
+        assert "(s)" not in head and "max 3 workers" in head
 
         # enter: that worker's live log
         await pilot.press("enter")

@@ -89,7 +89,7 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
                               id="health")
         with Horizontal(id="middle"):
             with Vertical(id="pane-jobs", classes="pane"):
-                yield LineInput(placeholder="filter: id, endpoint, status, text… (enter applies,"
+                yield LineInput(placeholder="filter: id, endpoint, status, text… (enter keeps,"
                                 " esc clears)", id="filter", compact=True)
                 yield JobTable(now=app.clock.time, names=self.names, id="jobs")
             with Vertical(id="right"):
@@ -353,6 +353,13 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
         event.input.display = False
         jobs.focus()
         self._update_jobs_title()
+
+    @on(LineInput.Changed, "#filter")
+    @guarded
+    def _filter_typed(self, event: LineInput.Changed) -> None:
+        """k9s style: the list follows each key typed; enter keeps it, esc clears it."""
+        event.stop()
+        self.set_filter(event.value)
 
     @on(LineInput.Closed)
     @guarded

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from rpdash.tui.format import inert
+from rpdash.tui.format import inert, plural
 from rpdash.tui.guard import guarded
 from rpdash.tui.screens.confirm import PurgeScreen
 from rpdash.tui.screens.parts import DashboardPart
@@ -91,7 +91,7 @@ class EndpointActionsMixin(DashboardPart):
             return
         removed = getattr(msg.value, "removed", 0)
         self.last_purge = (ep, removed)
-        self.app.notify(f"Purged {name}: removed {removed} queued job{'s' if removed != 1 else ''}",
+        self.app.notify(f"Purged {name}: removed {plural(removed, 'queued job')}",
                         timeout=8, markup=False)
         with contextlib.suppress(Exception):
             self.session.refresh_now()

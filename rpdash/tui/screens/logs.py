@@ -32,7 +32,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
 from rpdash.core.errors import RpdashError
-from rpdash.tui.format import inert
+from rpdash.tui.format import inert, plural
 from rpdash.tui.widgets.output import StreamLog
 
 if TYPE_CHECKING:
@@ -237,7 +237,7 @@ class LogsScreen(ModalScreen[None]):
             self.app.notify(f"Could not save: {exc.strerror or exc}", severity="error",
                             timeout=6, markup=False)
             return
-        self.app.notify(f"Saved {len(lines)} line(s) to {path}", timeout=6, markup=False)
+        self.app.notify(f"Saved {plural(len(lines), 'line')} to {path}", timeout=6, markup=False)
 
 
 def save_lines(endpoint_id: str, worker_id: str | None, lines: list[str]) -> Path:

@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Sparkline, Static
 
-from rpdash.tui.format import inert
+from rpdash.tui.format import inert, plural
 
 if TYPE_CHECKING:
     from rpdash.tui.control_plane import ControlPlane
@@ -88,7 +88,7 @@ class EndpointMetricsView(Vertical):
         head.append(f"   throughput {met.throughput_per_min:.2f}/min   cold starts ")
         head.append(str(met.cold_starts), style="bold")
         if met.without_worker:
-            head.append(f" ({met.without_worker} jobs without worker id)", style="dim")
+            head.append(f" ({plural(met.without_worker, 'job')} without worker id)", style="dim")
         table = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, header_style="bold")
         for col in ("", "p50", "p70", "p90", "p98", "jobs"):
             table.add_column(col, justify="right" if col else "left")

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from rpdash.core.errors import RpdashError
 from rpdash.services.diagnosis import uptime_text
-from rpdash.tui.format import inert
+from rpdash.tui.format import inert, plural
 
 if TYPE_CHECKING:
     from rpdash.tui.control_plane import ControlPlane
@@ -124,7 +124,7 @@ class WorkersScreen(ModalScreen[None]):
         wl = self.worker_list
         if wl is not None:
             s = wl.summary
-            head.append(f"\n{s.get('total', len(wl.workers))} worker(s): running "
+            head.append(f"\n{plural(s.get('total', len(wl.workers)), 'worker')}: running "
                         f"{s.get('running', 0)}, idle {s.get('idle', 0)}, initializing "
                         f"{s.get('initializing', 0)}, throttled {s.get('throttled', 0)}, "
                         f"unhealthy {s.get('unhealthy', 0)}")
@@ -143,7 +143,7 @@ class WorkersScreen(ModalScreen[None]):
             limited = (ev.retry_in or True) if ev.state is ConnState.RATE_LIMITED else False
             now = self.app.clock.time()  # type: ignore[attr-defined]
             findings = diagnose(health, wl, info, None, now, limited)
-            diag.append(f"{health.jobs.inQueue} job(s) queued. Why:", style="bold")
+            diag.append(f"{plural(health.jobs.inQueue, 'job')} queued. Why:", style="bold")
             for f in findings:
                 mark = {"error": ("✗ ", "bold red"), "warn": ("! ", "yellow")}.get(f.severity, ("· ", ""))
                 diag.append("\n")

@@ -425,8 +425,13 @@ class OutputViewer(Vertical, can_focus=False):
         self.query_one("#out-final", VerticalScroll).scroll_home(animate=False)
 
     def action_bottom(self) -> None:
-        self.log_widget.scroll_end(animate=False)
+        """To the end: the lines counted while follow was off are seen now."""
+        log = self.log_widget
+        log.scroll_end(animate=False)
         self.query_one("#out-final", VerticalScroll).scroll_end(animate=False)
+        if log.new_lines:
+            log.new_lines = 0
+            self._render_head()
 
     def on_focus(self) -> None:  # pragma: no cover - container is not focusable
         self.log_widget.focus()
