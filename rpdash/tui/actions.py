@@ -39,13 +39,14 @@ class ActionSpec:
     show: bool = True  # in the footer
     destructive: bool = False  # asks first; hidden in read-only mode
     writes: bool = False  # changes something on RunPod; hidden in read-only mode
+    for_writes: bool = False  # only serves the ones above (marks); hidden in read-only mode
     palette: bool = True  # offered by the command palette
     priority: bool = False
     key_display: str | None = None
 
     @property
     def readonly_hidden(self) -> bool:
-        return self.destructive or self.writes
+        return self.destructive or self.writes or self.for_writes
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -112,7 +113,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="Copy the selected job's input into the submit form"),
     ActionSpec("follow_job", "l", "follow_job", "Follow", scope="jobs", show=False,
                help="Follow the selected job's output"),
-    ActionSpec("mark", "space", "mark", "Mark", scope="jobs", help="Mark a job for bulk cancel"),
+    ActionSpec("mark", "space", "mark", "Mark", scope="jobs", for_writes=True,
+               help="Mark a job for bulk cancel or retry"),
     ActionSpec("copy_id", "c", "copy_id", "Copy id", scope="jobs", show=False,
                help="Copy the selected job id to the clipboard"),
     ActionSpec("raw", "y", "raw", "Raw", scope="jobs", show=False,
@@ -204,6 +206,31 @@ def bindings_for(scope: str) -> list[Binding]:
             )
         )
     return out
+
+
+#: ``:`` commands that change something on RunPod (absent in read-only mode)
+WRITING_COMMANDS = (":submit", ":purge")
+
+
+def help_text(spec: ActionSpec, *, readonly: bool) -> str:
+    """An action's help as the help screen and the palette show it: in read-only mode the
+    ``:`` commands that write are not offered."""
+    text = spec.help or spec.description
+    if readonly and spec.id == "command":
+        parts = [p.strip() for p in text.split(",")]
+        text = ", ".join(p for p in parts if p.split()[0] not in WRITING_COMMANDS)
+    return text
+
+
+def readonly_refusal(scope: str, key: str, keymap: Mapping[str, str]) -> str | None:
+    """The one line to say when ``key`` in ``scope`` is an action read-only mode removed."""
+    for a in ACTIONS:
+        if a.scope == scope and a.readonly_hidden:
+            keys = [k.strip() for k in with_terminal_aliases(effective_keys(a, keymap)).split(",")]
+            if key in keys:
+                return (f"Read-only mode: {a.description} is not available "
+                        "(rpdash was started with --readonly)")
+    return None
 
 
 def is_destructive(action: str) -> bool:

@@ -20,6 +20,15 @@ COMMANDS_HELP = (
     ":watch JOB_ID [ENDPOINT]  :ep [NAME]  :workers  :logs  :metrics  :jobs  :all  :submit  "
     ":purge [NAME]  :filter TEXT  :pause  :refresh  :help  :q"
 )
+#: the same without the commands that change something on RunPod (read-only mode)
+COMMANDS_HELP_READONLY = (
+    ":watch JOB_ID [ENDPOINT]  :ep [NAME]  :workers  :logs  :metrics  :jobs  :all  "
+    ":filter TEXT  :pause  :refresh  :help  :q"
+)
+
+
+def commands_help(readonly: bool) -> str:
+    return COMMANDS_HELP_READONLY if readonly else COMMANDS_HELP
 
 
 class CommandTarget(Protocol):
@@ -47,6 +56,8 @@ class CommandTarget(Protocol):
 
     def purge(self, endpoint_id: str | None = None) -> None: ...
 
+    def flash(self, message: str, severity: str = "information") -> None: ...
+
 
 def parse_command(line: str) -> tuple[str, list[str]] | None:
     """``":ep  whisper"`` -> ``("ep", ["whisper"])``; None for an empty line."""
@@ -64,6 +75,10 @@ def run_command(target: CommandTarget, line: str) -> None:
     cmd, args = parsed
     host = target.host
     app = target.app
+    if host.readonly and cmd in ("submit", "new", "purge"):
+        target.flash(f"Read-only mode: :{cmd} is not available "
+                     "(rpdash was started with --readonly)", "warning")
+        return
     if cmd in ("q", "quit", "exit"):
         app.exit()
     elif cmd == "watch":
@@ -104,5 +119,6 @@ def run_command(target: CommandTarget, line: str) -> None:
     elif cmd == "help":
         host.action_help()
     else:
-        app.notify(f"Unknown command {inert(cmd, one_line=True)!r}. Try: " + COMMANDS_HELP,
+        app.notify(f"Unknown command {inert(cmd, one_line=True)!r}. Try: "
+                   + commands_help(host.readonly),
                    severity="warning", timeout=6, markup=False)

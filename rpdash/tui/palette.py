@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from rpdash.tui.actions import ACTIONS, display_keys, effective_keys
+from rpdash.tui.actions import ACTIONS, display_keys, effective_keys, help_text
 
 if TYPE_CHECKING:
     from rpdash.tui.host import AppHost
@@ -35,7 +35,7 @@ class ActionCommands(Provider):
             if why:
                 yield a.id, f"{a.description} ({keys}): not available", why
                 continue
-            yield a.id, f"{a.description} ({keys})", a.help or a.description
+            yield a.id, f"{a.description} ({keys})", help_text(a, readonly=app.readonly)
 
     async def discover(self) -> Hits:
         for action_id, title, help_text in self._candidates():

@@ -159,3 +159,42 @@ async def test_finished_jobs_are_told_in_the_flash_line_not_in_toasts(tui_sim, s
         bad = await submit_json(app, pilot, {"mock_error": True})
         await wait_for(pilot, lambda: any(bad[:8] in str(n.message) and "FAILED" in str(n.message)
                                           for n in app._notifications), timeout=30)
+
+
+async def test_readonly_actions_are_absent_and_their_keys_say_why(tui_sim, settings_for):
+    from rpdash.tui.screens.help import HelpScreen
+    from rpdash.tui.widgets.bars import LineInput
+
+    app = RpdashApp(settings_for(tui_sim, readonly=True), strict_errors=True)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        bar = dash.query_one(StatusBar)
+        job = tui_sim.call(lambda: tui_sim.engine.submit("mock", {"input": {"mock_delay": 60}})).id
+        dash.run_command(f"watch {job} mock")
+        jobs = dash.query_one(JobTable)
+        await wait_for(pilot, lambda: jobs.current_job_id == job)
+        await pilot.press("alt+2")
+        shown = {b.binding.description for b in app.screen.active_bindings.values()
+                 if b.enabled and b.binding.show}
+        assert not shown & {"Cancel", "Retry", "Mark", "Purge queue", "Submit"}, shown
+        # a key of an absent action says why, in one line
+        for key, what in (("ctrl+d", "Cancel"), ("r", "Retry"), ("space", "Mark")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda w=what: f"Read-only mode: {w} is not" in bar.flash_text,
+                           what=f"{key} explained")
+        await pilot.press("alt+4", "ctrl+s")
+        await wait_for(pilot, lambda: "Submit is not available" in bar.flash_text)
+        assert "no submit (edit only)" in text_of(dash.query_one("#sf-hint"))
+        dash.run_command("purge")
+        await wait_for(pilot, lambda: ":purge is not available" in bar.flash_text)
+        assert app.screen is dash
+        assert ":purge" not in dash.query_one("#cmdline", LineInput).placeholder
+        assert ":submit" not in dash.query_one("#cmdline", LineInput).placeholder
+        # help lists what there is, not what is missing
+        await pilot.press("escape", "question_mark")
+        help_screen = await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen)
+                                     and app.screen)
+        text = text_of(help_screen.query_one("#help-table"))
+        assert "read-only: disabled" not in text
+        assert "Purge queue" not in text and "Retry" not in text and ":purge" not in text
+        assert engine_status(tui_sim, job) in ("IN_QUEUE", "IN_PROGRESS")

@@ -18,13 +18,15 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual import events
 from textual.events import ScreenResume, ScreenSuspend
 from textual.screen import Screen
 from textual.widgets import Footer, TextArea
 
 from rpdash.core.records import JobRecord
 from rpdash.services.events import StreamEvent
-from rpdash.tui.commands import COMMANDS_HELP, run_command
+from rpdash.tui.commands import commands_help, run_command
+from rpdash.tui.actions import readonly_refusal
 from rpdash.tui.format import inert, short_id
 from rpdash.tui.guard import guarded
 from rpdash.tui.messages import Flash
@@ -45,6 +47,11 @@ from rpdash.tui.widgets.submit import SubmitForm
 
 if TYPE_CHECKING:
     from rpdash.tui.host import AppHost
+
+
+#: which pane's keys apply where the focus is
+_PANE_SCOPES = {"JobTable": "jobs", "HealthTable": "health", "SubmitForm": "submit",
+                "OutputViewer": "output"}
 
 
 class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
@@ -99,7 +106,7 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
                 with Vertical(id="pane-submit", classes="pane"):
                     yield SubmitForm(endpoints, names=self.names, highlight=app.highlight,
                                      id="submit")
-        yield LineInput(placeholder=COMMANDS_HELP, id="cmdline", compact=True)
+        yield LineInput(placeholder=commands_help(app.readonly), id="cmdline", compact=True)
         yield StatusBar(id="status")
         yield Footer(compact=True)
 
@@ -353,6 +360,20 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
         event.input.display = False
         jobs.focus()
         self._update_jobs_title()
+
+    def on_key(self, event: events.Key) -> None:
+        """Read-only mode: a key of an action that is absent says why, in one line."""
+        if not self._app.readonly:
+            return
+        node = self.focused
+        scope = None
+        while node is not None and scope is None:
+            scope = _PANE_SCOPES.get(type(node).__name__)
+            node = node.parent
+        why = readonly_refusal(scope, event.key, self._app.keymap) if scope else None
+        if why is not None:
+            event.stop()
+            self.flash(why, "warning")
 
     @on(LineInput.Changed, "#filter")
     @guarded

@@ -68,7 +68,8 @@ class EndpointActionsMixin(DashboardPart):
 
     def purge(self, ep: str | None = None) -> None:
         if self._app.readonly:
-            self.app.notify("Read-only mode: purge is disabled", severity="warning", timeout=4)
+            self.flash("Read-only mode: purge is not available (rpdash was started with "
+                       "--readonly)", "warning")
             return
         health = self.query_one(HealthTable)
         ep = ep or self.current_endpoint  # the ▶ endpoint, as for every other action

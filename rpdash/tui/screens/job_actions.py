@@ -41,8 +41,8 @@ class JobActionsMixin(DashboardPart):
     def on_job_table_job_action(self, event: JobTable.JobAction) -> None:
         act, ids = event.action, event.job_ids
         if is_destructive(act) and self._app.readonly:
-            self.app.notify("Read-only mode: cancel, retry and purge are disabled",
-                            severity="warning", timeout=4)
+            self.flash("Read-only mode: cancel, retry and purge are not available "
+                       "(rpdash was started with --readonly)", "warning")
             return
         handler = getattr(self, f"_do_{act}", None)
         if handler is not None:

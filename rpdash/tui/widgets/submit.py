@@ -150,8 +150,7 @@ class SubmitForm(ReadonlyAware, Vertical):
             self.call_after_refresh(self._enable_highlight)
         if getattr(self.app, "readonly", False):
             self.query_one("#sf-hint", Static).update(
-                Text("read-only mode: submitting is disabled (the form can still be edited)",
-                     style="italic yellow"))
+                Text("read-only: no submit (edit only)", style="italic yellow"))
 
     def _enable_highlight(self) -> None:
         if syntax_available():
