@@ -99,7 +99,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("health_up", "k", "cursor_up", "Up", scope="health", show=False,
                palette=False),
     # ---------------------------------------------------------------- jobs pane
-    ActionSpec("filter", "slash", "filter", "Filter", scope="jobs", key_display="/",
+    ActionSpec("filter", "slash", "screen.open_filter", "Filter", scope="jobs", key_display="/",
                help="Filter jobs by id, endpoint, status or progress (as you type)"),
     ActionSpec("clear", "escape", "clear", "Clear", scope="jobs", show=False,
                help="Clear the filter and the marks"),

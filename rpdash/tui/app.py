@@ -17,10 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import time
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
 from textual.screen import Screen
@@ -36,8 +35,8 @@ from rpdash.tui.actions import (
     with_terminal_aliases,
 )
 from rpdash.tui.backend import Backend, LiveBackend, SessionLike, StaticBackend
-from rpdash.tui.format import inert, plural
-from rpdash.tui.guard import guarded
+from rpdash.tui.format import plural
+from rpdash.tui.guard import ErrorGuard, guarded
 from rpdash.tui.helpers import AppHelpers
 from rpdash.tui.messages import (
     ApiProblem,
@@ -48,6 +47,7 @@ from rpdash.tui.messages import (
     StreamArrived,
 )
 from rpdash.tui.palette import ActionCommands
+from rpdash.tui.widgets.bars import LineInput
 
 if TYPE_CHECKING:
     from rpdash.config import Settings
@@ -63,7 +63,7 @@ class StartingScreen(Screen[None]):
         yield Static("Starting rpdash…", id="starting")
 
 
-class RpdashApp(AppHelpers, App[int]):
+class RpdashApp(AppHelpers, ErrorGuard, App[int]):
     """rpdash's dashboard."""
 
     CSS_PATH = "rpdash.tcss"
@@ -201,6 +201,16 @@ class RpdashApp(AppHelpers, App[int]):
         if dash is None or not dash.is_attached or self._stopped or not self.is_running:
             return None  # shutting down (run_test stops the app without exit())
         return dash
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed ahead of a prompt belong to it: "/FAIL" in one read sends F, A, I, L
+        to the jobs list before "/" has opened the filter line; a printable key that
+        comes back up while a prompt has the focus never went through it."""
+        line = self.focused
+        if isinstance(line, LineInput) and event.is_printable and event.character:
+            event.stop()
+            event.prevent_default()  # not also a binding (A: sort, L: logs)
+            line.insert_text_at_cursor(event.character)
 
     async def action_quit(self) -> None:
         """Quit; while jobs are still live, ask first (they keep running on RunPod, but
@@ -423,46 +433,6 @@ class RpdashApp(AppHelpers, App[int]):
             except RpdashError:
                 return None
         return name_or_id
-
-    # ------------------------------------------------------------------ error guard
-    async def run_action(self, action: Any, default_namespace: Any = None) -> bool:
-        """Every key binding and palette command runs through here: a failing action is
-        reported, the app keeps running."""
-        try:
-            return await super().run_action(action, default_namespace)
-        except Exception as exc:  # noqa: BLE001
-            if self.strict_errors:
-                raise
-            self.report_error(exc)
-            return True
-
-    def report_error(self, error: Exception) -> None:
-        """Show an unexpected error as a notification (at most one every 3 s)."""
-        if self.strict_errors:
-            raise error
-        self.internal_errors.append(error)
-        self.log.error("internal error", error)
-        now = time.monotonic()
-        if now - self._last_error_note > 3:
-            self._last_error_note = now
-            self.notify(
-                inert(f"Internal error ({type(error).__name__}: {error}). rpdash keeps running; "
-                      "please report it.", one_line=True),
-                severity="error", timeout=8, markup=False,
-            )
-
-    def _handle_exception(self, error: Exception) -> None:
-        """Last resort, for an error outside the guarded handlers: Textual has already
-        stopped the failing widget's message loop, so leave cleanly with one line
-        instead of a traceback. ``strict_errors`` (tests) keeps Textual's behaviour."""
-        if self.strict_errors:
-            super()._handle_exception(error)
-            return
-        self.internal_errors.append(error)
-        self._return_code = 1
-        self.exit(return_code=1, message=inert(
-            f"rpdash stopped after an internal error: {type(error).__name__}: {error}",
-            one_line=True))
 
 
 def run_tui(settings: Settings, *, demo: bool = False, endpoints: list[str] | None = None,

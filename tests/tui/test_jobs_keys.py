@@ -4,6 +4,8 @@ in the output resets "N new lines"."""
 
 from __future__ import annotations
 
+from textual import events
+
 from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.services.events import StreamEvent
@@ -46,6 +48,14 @@ async def test_filter_as_you_type_and_g_G_home_end(tui_sim, settings_for):
         assert jobs.cursor_row == 2
         await pilot.press("home")
         assert jobs.cursor_row == 0
+        # "/FAIL" in one read from the terminal (typed fast, or pasted): every key after
+        # "/" goes to the filter line, none to the list (A sorts, L opens the logs)
+        for key, char in (("slash", "/"), ("F", "F"), ("A", "A"), ("I", "I"), ("L", "L")):
+            app.post_message(events.Key(key, char))
+        await wait_for(pilot, lambda: jobs.row_count == 1, what="filtered by typed-ahead keys")
+        assert app.screen is dash and jobs.filter_text == "FAIL"
+        await pilot.press("E")  # the next key goes on, it does not replace them
+        await wait_for(pilot, lambda: jobs.filter_text == "FAILE")
 
 
 async def test_q_asks_while_jobs_are_live(tui_sim, settings_for):

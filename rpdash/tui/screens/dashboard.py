@@ -18,7 +18,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual import events
 from textual.events import ScreenResume, ScreenSuspend
 from textual.screen import Screen
 from textual.widgets import Footer, TextArea
@@ -26,7 +25,6 @@ from textual.widgets import Footer, TextArea
 from rpdash.core.records import JobRecord
 from rpdash.services.events import StreamEvent
 from rpdash.tui.commands import commands_help, run_command
-from rpdash.tui.actions import readonly_refusal
 from rpdash.tui.format import inert, short_id
 from rpdash.tui.guard import guarded
 from rpdash.tui.messages import Flash
@@ -36,6 +34,7 @@ from rpdash.tui.screens.connection import ConnectionStatusMixin
 from rpdash.tui.screens.endpoint_actions import EndpointActionsMixin
 from rpdash.tui.screens.job_actions import JobActionsMixin
 from rpdash.tui.screens.output_actions import OutputActionsMixin
+from rpdash.tui.screens.readonly_keys import ReadonlyKeysMixin
 from rpdash.tui.screens.session_calls import SessionCallsMixin, err_text
 from rpdash.tui.screens.submit_actions import SubmitActionsMixin
 from rpdash.tui.widgets.bars import LineInput, StatusBar, TopBar
@@ -49,14 +48,9 @@ if TYPE_CHECKING:
     from rpdash.tui.host import AppHost
 
 
-#: which pane's keys apply where the focus is
-_PANE_SCOPES = {"JobTable": "jobs", "HealthTable": "health", "SubmitForm": "submit",
-                "OutputViewer": "output"}
-
-
 class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
-                      OutputActionsMixin, ConnectionStatusMixin, SessionCallsMixin,
-                      Screen[None]):
+                      OutputActionsMixin, ConnectionStatusMixin, ReadonlyKeysMixin,
+                      SessionCallsMixin, Screen[None]):
     """Four panes; every one reachable by tab / shift+tab and by alt+1-alt+4."""
 
     AUTO_FOCUS = "JobTable"
@@ -361,20 +355,6 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
         jobs.focus()
         self._update_jobs_title()
 
-    def on_key(self, event: events.Key) -> None:
-        """Read-only mode: a key of an action that is absent says why, in one line."""
-        if not self._app.readonly:
-            return
-        node = self.focused
-        scope = None
-        while node is not None and scope is None:
-            scope = _PANE_SCOPES.get(type(node).__name__)
-            node = node.parent
-        why = readonly_refusal(scope, event.key, self._app.keymap) if scope else None
-        if why is not None:
-            event.stop()
-            self.flash(why, "warning")
-
     @on(LineInput.Changed, "#filter")
     @guarded
     def _filter_typed(self, event: LineInput.Changed) -> None:
@@ -395,10 +375,21 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
             self.query_one(JobTable).focus()
 
     def open_command_line(self, text: str = "") -> None:
-        line = self.query_one("#cmdline", LineInput)
+        self._open_line("#cmdline", text)
+
+    def action_open_filter(self) -> None:
+        """``/`` in the jobs pane (runs in the key's own turn, see _open_line)."""
+        self._open_line("#filter", self.query_one(JobTable).filter_text)
+
+    def _open_line(self, selector: str, text: str) -> None:
+        """Show a one-line prompt and give it the focus now, not after the keys already
+        typed: ``/FAIL`` arriving in one read must filter, not sort by age (A) and open
+        the logs (L)."""
+        line = self.query_one(selector, LineInput)
         line.value = text
+        line.cursor_position = len(text)
         line.display = True
-        line.focus()
+        self.set_focus(line)
 
     @on(LineInput.Submitted, "#cmdline")
     @guarded

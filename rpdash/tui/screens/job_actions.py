@@ -23,7 +23,6 @@ from rpdash.tui.screens.confirm import ConfirmScreen
 from rpdash.tui.screens.parts import DashboardPart
 from rpdash.tui.screens.session_calls import err_text
 from rpdash.tui.screens.viewers import JsonScreen
-from rpdash.tui.widgets.bars import LineInput
 from rpdash.tui.widgets.health import HealthTable
 from rpdash.tui.widgets.jobs import JobTable
 from rpdash.tui.widgets.output import OutputViewer
@@ -87,12 +86,6 @@ class JobActionsMixin(DashboardPart):
         value = dataclasses.asdict(rec)
         value["status"] = str(rec.status)
         self.app.push_screen(JsonScreen(f"Job {rec.job_id}", value))
-
-    def _do_filter(self, ids: list[str]) -> None:
-        line = self.query_one("#filter", LineInput)
-        line.value = self.query_one(JobTable).filter_text
-        line.display = True
-        line.focus()
 
     def _do_toggle_scope(self, ids: list[str]) -> None:
         jobs = self.query_one(JobTable)

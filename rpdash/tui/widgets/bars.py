@@ -199,6 +199,12 @@ class LineInput(Input):
             super().__init__()
             self.line = line
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # typed-ahead keys land at the cursor; selecting all on focus would let the next
+        # key replace them
+        kwargs.setdefault("select_on_focus", False)
+        super().__init__(*args, **kwargs)
+
     def action_close(self) -> None:
         self.post_message(self.Closed(self))
 

@@ -440,8 +440,5 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         cur = self.current_job_id
         self._job_action("raw", [cur] if cur else [])
 
-    def action_filter(self) -> None:
-        self.post_message(self.JobAction("filter", []))
-
     def action_toggle_scope(self) -> None:
         self.post_message(self.JobAction("toggle_scope", []))
