@@ -280,6 +280,10 @@ async def test_result_expiry_countdown_fetch_and_expired_mark(tui_sim, settings_
         assert app.results.fetched[job.id] == "stored"
         assert session.store.get(job.id).output == {"k": 7}
         await wait_for(pilot, lambda: not notes.display, what="note gone once stored")
+        # the output pane follows the cursor after a short debounce; under load the fetch
+        # can be quicker than that
+        await wait_for(pilot, lambda: viewer.job is not None and viewer.job.job_id == job.id,
+                       what="the job in the output pane")
         assert viewer.job.output == {"k": 7}
 
         jobs.move_cursor(row=jobs.get_row_index(gone.job_id))
