@@ -48,6 +48,10 @@ if TYPE_CHECKING:
     from rpdash.tui.host import AppHost
 
 
+#: seconds the / line waits for the next key before it re-lists the jobs
+FILTER_WAIT = 0.15
+
+
 class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
                       OutputActionsMixin, ConnectionStatusMixin, ReadonlyKeysMixin,
                       SessionCallsMixin, Screen[None]):
@@ -71,6 +75,7 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
         #: finished jobs are told in coalesced notices (see on_job_done)
         self.notices = JobNotices(host, self.set_timer, self.names, self.flash)
         self._notes_job: str | None = None
+        self._filter_timer: Any = None
         self._notes_at = 0.0
 
     @property
@@ -349,6 +354,9 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
     @guarded
     def _filter_submitted(self, event: LineInput.Submitted) -> None:
         event.stop()
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
         jobs = self.query_one(JobTable)
         jobs.set_filter(event.value)
         event.input.display = False
@@ -358,9 +366,19 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
     @on(LineInput.Changed, "#filter")
     @guarded
     def _filter_typed(self, event: LineInput.Changed) -> None:
-        """k9s style: the list follows each key typed; enter keeps it, esc clears it."""
+        """k9s style: the list follows the keys typed (once they pause for FILTER_WAIT s:
+        re-listing 10,000 jobs takes longer than a key may); enter keeps it, esc clears."""
         event.stop()
-        self.set_filter(event.value)
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_WAIT, self._apply_typed_filter)
+
+    @guarded
+    def _apply_typed_filter(self) -> None:
+        self._filter_timer = None
+        line = self.query_one("#filter", LineInput)
+        if line.display:
+            self.set_filter(line.value)
 
     @on(LineInput.Closed)
     @guarded
@@ -368,11 +386,8 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
         line = event.line
         line.display = False
         if line.id == "filter":
-            self.query_one(JobTable).set_filter("")
-            self._update_jobs_title()
-            self.query_one(JobTable).focus()
-        else:
-            self.query_one(JobTable).focus()
+            self.set_filter("")
+        self.query_one(JobTable).focus()
 
     def open_command_line(self, text: str = "") -> None:
         self._open_line("#cmdline", text)
