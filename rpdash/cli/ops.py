@@ -32,7 +32,7 @@ import sys
 from typing import Any
 
 from rpdash.cli.deadline import add_timeout_argument
-from rpdash.cli.output import format_log_line, plural, safe, table, to_json
+from rpdash.cli.output import plural, safe, table, to_json
 from rpdash.cli.state import EXIT_API, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from rpdash.core.redact import redact
 
@@ -314,6 +314,7 @@ async def _cmd_logs(ctx: _Ctx) -> int:
 async def _print_logs(ctx: _Ctx, cc: Any, endpoint_id: str, since: float | None) -> int:
     """Print (or save) the lines that pass the filters; return how many."""
     from rpdash.api.control import log_matches
+    from rpdash.api.control.loglines import format_log_line
 
     a = ctx.args
     shown = 0

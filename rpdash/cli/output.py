@@ -136,12 +136,3 @@ def table(rows: list[list[str]], header: list[str]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return [fmt.format(*header).rstrip()] + [fmt.format(*r).rstrip() for r in rows]
-
-
-def format_log_line(line: Any, *, with_worker: bool) -> str:
-    """``TS  [WORKER]  LEVEL  message  [job ID]``, inert for a terminal."""
-    ts = line.ts_text or "-"
-    who = f"{safe(line.worker_id)}  " if with_worker else ""
-    job = f"  [{safe(line.request_id)}]" if line.request_id else ""
-    src = "" if line.source == "container" else "(system) "
-    return f"{safe(ts)}  {who}{line.level.upper():<5}  {src}{safe(line.message)}{job}"

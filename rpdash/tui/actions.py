@@ -39,13 +39,14 @@ class ActionSpec:
     show: bool = True  # in the footer
     destructive: bool = False  # asks first; hidden in read-only mode
     writes: bool = False  # changes something on RunPod; hidden in read-only mode
+    for_writes: bool = False  # only serves the ones above (marks); hidden in read-only mode
     palette: bool = True  # offered by the command palette
     priority: bool = False
     key_display: str | None = None
 
     @property
     def readonly_hidden(self) -> bool:
-        return self.destructive or self.writes
+        return self.destructive or self.writes or self.for_writes
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -63,13 +64,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("pause", "p", "toggle_pause", "Pause", help="Pause or resume live refresh"),
     ActionSpec("new_job", "n", "new_job", "New", help="Open the submit form"),
     ActionSpec("pane_health", "alt+1", "focus_pane('health')", "Endpoints", show=False,
-               help="Go to the endpoints pane"),
+               priority=True, help="Go to the endpoints pane"),
     ActionSpec("pane_jobs", "alt+2", "focus_pane('jobs')", "Jobs", show=False,
-               help="Go to the jobs pane"),
+               priority=True, help="Go to the jobs pane"),
     ActionSpec("pane_output", "alt+3", "focus_pane('output')", "Output", show=False,
-               help="Go to the output pane"),
+               priority=True, help="Go to the output pane"),
     ActionSpec("pane_submit", "alt+4", "focus_pane('submit')", "Submit", show=False,
-               help="Go to the submit form"),
+               priority=True, help="Go to the submit form (alt+1-alt+4 work from any field)"),
     # ---------------------------------------------------------------- beyond the console
     ActionSpec("pick_endpoint", "ctrl+e", "pick_endpoint", "Endpoints list", show=False,
                help="Pick an endpoint of the account to watch, star favourites 0-9 (:ep)"),
@@ -98,8 +99,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("health_up", "k", "cursor_up", "Up", scope="health", show=False,
                palette=False),
     # ---------------------------------------------------------------- jobs pane
-    ActionSpec("filter", "slash", "filter", "Filter", scope="jobs", key_display="/",
-               help="Filter jobs by id, endpoint, status or progress"),
+    ActionSpec("filter", "slash", "screen.open_filter", "Filter", scope="jobs", key_display="/",
+               help="Filter jobs by id, endpoint, status or progress (as you type)"),
     ActionSpec("clear", "escape", "clear", "Clear", scope="jobs", show=False,
                help="Clear the filter and the marks"),
     ActionSpec("job_open", "enter", "open_job", "Output", scope="jobs", show=False,
@@ -112,7 +113,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="Copy the selected job's input into the submit form"),
     ActionSpec("follow_job", "l", "follow_job", "Follow", scope="jobs", show=False,
                help="Follow the selected job's output"),
-    ActionSpec("mark", "space", "mark", "Mark", scope="jobs", help="Mark a job for bulk cancel"),
+    ActionSpec("mark", "space", "mark", "Mark", scope="jobs", for_writes=True,
+               help="Mark a job for bulk cancel or retry"),
     ActionSpec("copy_id", "c", "copy_id", "Copy id", scope="jobs", show=False,
                help="Copy the selected job id to the clipboard"),
     ActionSpec("raw", "y", "raw", "Raw", scope="jobs", show=False,
@@ -125,6 +127,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="Show the jobs of all endpoints or of the current one"),
     ActionSpec("jobs_down", "j", "cursor_down", "Down", scope="jobs", show=False,
                palette=False),
+    ActionSpec("jobs_top", "g,home", "scroll_top", "Top", scope="jobs", show=False,
+               palette=False, help="First job of the list"),
+    ActionSpec("jobs_bottom", "G,end", "scroll_bottom", "Bottom", scope="jobs", show=False,
+               palette=False, key_display="G", help="Last job of the list"),
     ActionSpec("jobs_up", "k", "cursor_up", "Up", scope="jobs", show=False, palette=False),
     # ---------------------------------------------------------------- output pane
     ActionSpec("follow", "s", "toggle_follow", "Follow", scope="output",
@@ -167,6 +173,12 @@ ALT_DIGIT_ALIASES: dict[str, str] = {
 }
 
 
+#: the keys (and what terminals deliver for them) that switch panes from any field: text
+#: fields leave them to the bindings instead of typing ¡ or ™ into the input
+PANE_KEYS: frozenset[str] = frozenset(
+    k for n in "1234" for k in (f"alt+{n}", ALT_DIGIT_ALIASES[f"alt+{n}"]))
+
+
 def with_terminal_aliases(keys: str) -> str:
     """``keys`` plus the key names terminals really deliver for them (ALT_DIGIT_ALIASES)."""
     parts = [k.strip() for k in keys.split(",") if k.strip()]
@@ -194,6 +206,31 @@ def bindings_for(scope: str) -> list[Binding]:
             )
         )
     return out
+
+
+#: ``:`` commands that change something on RunPod (absent in read-only mode)
+WRITING_COMMANDS = (":submit", ":purge")
+
+
+def help_text(spec: ActionSpec, *, readonly: bool) -> str:
+    """An action's help as the help screen and the palette show it: in read-only mode the
+    ``:`` commands that write are not offered."""
+    text = spec.help or spec.description
+    if readonly and spec.id == "command":
+        parts = [p.strip() for p in text.split(",")]
+        text = ", ".join(p for p in parts if p.split()[0] not in WRITING_COMMANDS)
+    return text
+
+
+def readonly_refusal(scope: str, key: str, keymap: Mapping[str, str]) -> str | None:
+    """The one line to say when ``key`` in ``scope`` is an action read-only mode removed."""
+    for a in ACTIONS:
+        if a.scope == scope and a.readonly_hidden:
+            keys = [k.strip() for k in with_terminal_aliases(effective_keys(a, keymap)).split(",")]
+            if key in keys:
+                return (f"Read-only mode: {a.description} is not available "
+                        "(rpdash was started with --readonly)")
+    return None
 
 
 def is_destructive(action: str) -> bool:

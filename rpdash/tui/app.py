@@ -17,32 +17,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import time
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 from textual.widgets import Static
 
 from rpdash.core.clock import Clock, RealClock
 from rpdash.core.errors import RpdashError
 from rpdash.tui.actions import (
-    ACTIONS,
     BY_ID,
     bindings_for,
     check_keymap,
-    display_keys,
-    effective_keys,
     is_destructive,
     with_terminal_aliases,
 )
 from rpdash.tui.backend import Backend, LiveBackend, SessionLike, StaticBackend
-from rpdash.tui.format import inert
-from rpdash.tui.guard import guarded
+from rpdash.tui.format import plural
+from rpdash.tui.guard import ErrorGuard, guarded
+from rpdash.tui.helpers import AppHelpers
 from rpdash.tui.messages import (
     ApiProblem,
     EventPump,
@@ -51,55 +46,14 @@ from rpdash.tui.messages import (
     JobsChanged,
     StreamArrived,
 )
+from rpdash.tui.palette import ActionCommands
+from rpdash.tui.widgets.bars import LineInput
 
 if TYPE_CHECKING:
     from rpdash.config import Settings
-    from rpdash.tui.ops import Ops
     from rpdash.tui.screens.dashboard import DashboardScreen
 
 __all__ = ["RpdashApp", "run_tui", "StaticBackend"]
-
-
-def _literal(text: str) -> str:
-    """The palette reads help as markup: ``:ep [NAME]`` lost its ``[NAME]`` (and
-    textual.markup.escape leaves upper-case tags alone)."""
-    return text.replace("[", "\\[")
-
-
-class ActionCommands(Provider):
-    """The command palette lists every registry action that makes sense right now."""
-
-    def _candidates(self) -> Iterable[tuple[str, str, str]]:
-        app = self.app
-        assert isinstance(app, RpdashApp)
-        for a in ACTIONS:
-            if not a.palette:
-                continue
-            if app.readonly and a.readonly_hidden:
-                continue
-            keys = display_keys(effective_keys(a, app.keymap))
-            why = app.unsupported_actions.get(a.action.split("(")[0])
-            if why:
-                yield a.id, f"{a.description} ({keys}): not available", why
-                continue
-            yield a.id, f"{a.description} ({keys})", a.help or a.description
-
-    async def discover(self) -> Hits:
-        for action_id, title, help_text in self._candidates():
-            yield DiscoveryHit(title, self._runner(action_id), help=_literal(help_text))
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for action_id, title, help_text in self._candidates():
-            score = max(matcher.match(title), matcher.match(help_text) * 0.8)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), self._runner(action_id),
-                          help=_literal(help_text))
-
-    def _runner(self, action_id: str) -> Any:
-        app = self.app
-        assert isinstance(app, RpdashApp)
-        return lambda: app.run_registry_action(action_id)
 
 
 class StartingScreen(Screen[None]):
@@ -109,7 +63,7 @@ class StartingScreen(Screen[None]):
         yield Static("Starting rpdash…", id="starting")
 
 
-class RpdashApp(App[int]):
+class RpdashApp(AppHelpers, ErrorGuard, App[int]):
     """rpdash's dashboard."""
 
     CSS_PATH = "rpdash.tcss"
@@ -153,7 +107,6 @@ class RpdashApp(App[int]):
         self._last_error_note = 0.0
         self._stopped = False
         self._ticker: Any = None
-        self._ops: Ops | None = None
         theme = getattr(settings, "theme", None)
         if theme:
             with contextlib.suppress(Exception):
@@ -219,7 +172,7 @@ class RpdashApp(App[int]):
         self.readonly = self.readonly or bool(getattr(session, "readonly", False))
         self.dashboard = DashboardScreen(self)
         self.switch_screen(self.dashboard)
-        self.dashboard.call_after_refresh(self.ops.started)
+        self.dashboard.call_after_refresh(self.navigator.started)
         self._ticker = self.set_interval(self.tick_interval, self._tick, name="tick")
         # Once the dashboard has mounted (table filled) and painted, what is left is
         # long-lived: keep the garbage collector from walking it again and again.
@@ -234,7 +187,7 @@ class RpdashApp(App[int]):
         gc.collect()
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
-        gc.enable()  # the CLI turns it off for the start-up (rpdash.cli._dashboard)
+        gc.enable()  # the CLI turns it off for the start-up (rpdash.cli.app._dashboard)
 
     def exit(self, result: int | None = None, return_code: int = 0,
              message: Any = None) -> None:
@@ -251,7 +204,39 @@ class RpdashApp(App[int]):
             return None  # shutting down (run_test stops the app without exit())
         return dash
 
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed ahead of a prompt belong to it: "/FAIL" in one read sends F, A, I, L
+        to the jobs list before "/" has opened the filter line; a printable key that
+        comes back up while a prompt has the focus never went through it."""
+        line = self.focused
+        if isinstance(line, LineInput) and event.is_printable and event.character:
+            event.stop()
+            event.prevent_default()  # not also a binding (A: sort, L: logs)
+            line.insert_text_at_cursor(event.character)
+
     async def action_quit(self) -> None:
+        """Quit; while jobs are still live, ask first (they keep running on RunPod, but
+        rpdash stops following them and their streams)."""
+        from rpdash.tui.screens.confirm import ConfirmScreen
+
+        live = [r for r in (self.session.jobs.values() if self.session else ())
+                if not r.terminal]
+        if not live or self.dashboard is None or self.screen is not self.dashboard:
+            await self._quit_now()
+            return
+        n = len(live)
+        body = (f"{plural(n, 'job')} still {'runs' if n == 1 else 'run'} or "
+                f"{'waits' if n == 1 else 'wait'}. {'It keeps' if n == 1 else 'They keep'} "
+                "going on RunPod, but rpdash stops following them (streams included) until "
+                "you start it again.")
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._quit_now(), group="quit", exit_on_error=False)
+
+        self.push_screen(ConfirmScreen("Quit rpdash?", body, yes="Quit"), answer)
+
+    async def _quit_now(self) -> None:
         """Stop the services first (Session.stop, close client and store), then exit."""
         await self._shutdown_backend()
         self.exit(0)
@@ -268,9 +253,9 @@ class RpdashApp(App[int]):
             self._ticker.stop()
         if self.pump is not None:
             self.pump.closed = True
-        if self._ops is not None:
+        if self._control_plane is not None:
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(self._ops.aclose(), timeout=5)
+                await asyncio.wait_for(self._control_plane.aclose(), timeout=5)
         try:
             await asyncio.wait_for(self.backend.stop(), timeout=10)
         except BaseException:  # noqa: BLE001 - exiting anyway
@@ -289,7 +274,7 @@ class RpdashApp(App[int]):
         records = self.pump.take_jobs()
         if records and (dash := self._live_dashboard()) is not None:
             dash.on_jobs(records)
-            self.ops.tick(force=False)
+            dash.refresh_notes(force=False)
 
     @guarded
     def on_stream_arrived(self, msg: StreamArrived) -> None:
@@ -313,7 +298,8 @@ class RpdashApp(App[int]):
     def _tick(self) -> None:
         if (dash := self._live_dashboard()) is not None:
             dash.tick()
-            self.ops.tick()
+            self.results.sweep()
+            dash.refresh_notes()
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -367,19 +353,38 @@ class RpdashApp(App[int]):
         if self.session is None:
             return
         self.session.refresh_now()
-        self.notify("Refreshing now", timeout=1.5)
+        self._say("Refreshing now")
 
     def action_toggle_pause(self) -> None:
         if self.session is None:
             return
         if self.session.paused:
             self.session.resume()
-            self.notify("Live refresh resumed", timeout=2)
+            self._say("Live refresh resumed")
         else:
             self.session.pause()
-            self.notify("Live refresh paused (p resumes)", timeout=3)
+            self._say("Live refresh paused (p resumes)")
+        self._describe_pause(self.session.paused)
         if self.dashboard is not None:
-            self.dashboard._update_status()
+            self.dashboard.update_status()
+
+    def _say(self, message: str) -> None:
+        """Routine news: the dashboard's flash line (a toast where there is none)."""
+        if self.dashboard is not None and self.dashboard.is_attached:
+            self.dashboard.flash(message)
+        else:
+            self.notify(message, timeout=2)
+
+    def _describe_pause(self, paused: bool) -> None:
+        """The footer names what the key does now: Pause, or Resume while paused."""
+        import dataclasses
+
+        label = "Resume" if paused else "Pause"
+        table = self._bindings.key_to_bindings
+        for key, bindings in table.items():
+            table[key] = [dataclasses.replace(b, description=label) if b.id == "pause" else b
+                          for b in bindings]
+        self.refresh_bindings()
 
     def action_new_job(self) -> None:
         if self.dashboard is not None:
@@ -391,33 +396,24 @@ class RpdashApp(App[int]):
 
     # ------------------------------------------------------------------ beyond the console
     @property
-    def ops(self) -> Ops:
-        """Endpoint picker, favourites, workers, logs, metrics, diagnosis (tui/ops.py)."""
-        if self._ops is None:
-            from rpdash.tui.ops import Ops
-
-            self._ops = Ops(self)
-        return self._ops
-
-    @property
     def unsupported_actions(self) -> dict[str, str]:
         """Action name -> why the API behind the session lacks it (local dev worker)."""
-        return self._ops.unsupported if self._ops is not None else {}
+        return self._control_plane.unsupported if self._control_plane is not None else {}
 
     def action_pick_endpoint(self, query: str = "") -> None:
-        self.ops.open_picker(query)
+        self.navigator.open_picker(query)
 
     def action_show_workers(self) -> None:
-        self.ops.open_workers()
+        self.navigator.open_workers()
 
     def action_show_logs(self) -> None:
-        self.ops.open_logs()
+        self.navigator.open_logs()
 
     def action_show_metrics(self) -> None:
-        self.ops.open_metrics()
+        self.navigator.open_metrics()
 
     def action_favourite(self, n: int) -> None:
-        self.ops.favourite(n)
+        self.navigator.favourite(n)
 
     async def action_start_demo(self) -> None:
         """From the setup screen: switch to the demo."""
@@ -439,46 +435,6 @@ class RpdashApp(App[int]):
             except RpdashError:
                 return None
         return name_or_id
-
-    # ------------------------------------------------------------------ error guard
-    async def run_action(self, action: Any, default_namespace: Any = None) -> bool:
-        """Every key binding and palette command runs through here: a failing action is
-        reported, the app keeps running."""
-        try:
-            return await super().run_action(action, default_namespace)
-        except Exception as exc:  # noqa: BLE001
-            if self.strict_errors:
-                raise
-            self.report_error(exc)
-            return True
-
-    def report_error(self, error: Exception) -> None:
-        """Show an unexpected error as a notification (at most one every 3 s)."""
-        if self.strict_errors:
-            raise error
-        self.internal_errors.append(error)
-        self.log.error("internal error", error)
-        now = time.monotonic()
-        if now - self._last_error_note > 3:
-            self._last_error_note = now
-            self.notify(
-                inert(f"Internal error ({type(error).__name__}: {error}). rpdash keeps running; "
-                      "please report it.", one_line=True),
-                severity="error", timeout=8, markup=False,
-            )
-
-    def _handle_exception(self, error: Exception) -> None:
-        """Last resort, for an error outside the guarded handlers: Textual has already
-        stopped the failing widget's message loop, so leave cleanly with one line
-        instead of a traceback. ``strict_errors`` (tests) keeps Textual's behaviour."""
-        if self.strict_errors:
-            super()._handle_exception(error)
-            return
-        self.internal_errors.append(error)
-        self._return_code = 1
-        self.exit(return_code=1, message=inert(
-            f"rpdash stopped after an internal error: {type(error).__name__}: {error}",
-            one_line=True))
 
 
 def run_tui(settings: Settings, *, demo: bool = False, endpoints: list[str] | None = None,

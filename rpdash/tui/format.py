@@ -56,6 +56,12 @@ def short_id(job_id: str, width: int = 13) -> str:
     return clip(inert(job_id, one_line=True), width)
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``plural(1, "job")`` -> "1 job", ``plural(3, "job")`` -> "3 jobs" (``many`` for
+    words that do not just take an s)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
 def fmt_ms(ms: int | float | None) -> str:
     """Milliseconds for a person: ``850ms``, ``12.3s``, ``4m05s``, ``2h10m``; ``-`` if unknown."""
     if ms is None:

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from rpdash.tui.format import inert
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,3 +51,53 @@ def guarded(fn: F) -> F:
             return None
 
     return wrapper  # type: ignore[return-value]
+
+
+class ErrorGuard:
+    """Mixed into the app (before ``App``): every key binding and palette command runs
+    through :meth:`run_action`, so a failing action is reported and the app keeps going;
+    ``strict_errors`` (tests) lets errors through."""
+
+    strict_errors: bool
+    internal_errors: list[BaseException]
+    _last_error_note: float
+    _return_code: int | None
+
+    async def run_action(self, action: Any, default_namespace: Any = None) -> bool:
+        """Every key binding and palette command runs through here: a failing action is
+        reported, the app keeps running."""
+        try:
+            return await super().run_action(action, default_namespace)
+        except Exception as exc:  # noqa: BLE001
+            if self.strict_errors:
+                raise
+            self.report_error(exc)
+            return True
+
+    def report_error(self, error: Exception) -> None:
+        """Show an unexpected error as a notification (at most one every 3 s)."""
+        if self.strict_errors:
+            raise error
+        self.internal_errors.append(error)
+        self.log.error("internal error", error)
+        now = time.monotonic()
+        if now - self._last_error_note > 3:
+            self._last_error_note = now
+            self.notify(
+                inert(f"Internal error ({type(error).__name__}: {error}). rpdash keeps running; "
+                      "please report it.", one_line=True),
+                severity="error", timeout=8, markup=False,
+            )
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Last resort, for an error outside the guarded handlers: Textual has already
+        stopped the failing widget's message loop, so leave cleanly with one line
+        instead of a traceback. ``strict_errors`` (tests) keeps Textual's behaviour."""
+        if self.strict_errors:
+            super()._handle_exception(error)
+            return
+        self.internal_errors.append(error)
+        self._return_code = 1
+        self.exit(return_code=1, message=inert(
+            f"rpdash stopped after an internal error: {type(error).__name__}: {error}",
+            one_line=True))

@@ -64,6 +64,15 @@ class ApiProblem(Message):
         self.event = event
 
 
+class Flash(Message):
+    """Routine news from a widget for the flash line (the screen shows it)."""
+
+    def __init__(self, text: str, severity: str = "information") -> None:
+        super().__init__()
+        self.text = text
+        self.severity = severity
+
+
 class EventPump:
     """The ``Sink`` handed to the Session: service events in, Textual messages out.
 

@@ -251,7 +251,8 @@ async def test_row5_bad_bodies_are_named_and_odd_fields_do_not_crash(rsim, tmp_p
         tally("faults")
         # a job whose status becomes something unknown, then null fields, then done
         rsim.set_mutator(None)
-        job = await submit_json(app, pilot, {"mock_delay": 1.5, "mock_return": "fine"})
+        # live long enough for the mutator below (1.5 s raced it under load)
+        job = await submit_json(app, pilot, {"mock_delay": 4, "mock_return": "fine"})
         rsim.set_mutator(lambda ep, op, p: {**p, "status": "WARMING_UP", "delayTime": "x",
                                             "executionTime": 10**25, "output": None}
                          if op in ("status", "status-sync") and isinstance(p, dict)

@@ -20,6 +20,7 @@ from rpdash.tui.backend import StaticBackend
 from rpdash.tui.screens.confirm import ConfirmScreen
 from rpdash.tui.screens.help import HelpScreen
 from rpdash.tui.screens.setup import SetupScreen
+from rpdash.tui.widgets.bars import StatusBar
 from rpdash.tui.widgets.health import HealthTable
 from rpdash.tui.widgets.jobs import JobTable
 from rpdash.tui.widgets.output import OutputViewer, StreamLog
@@ -91,9 +92,11 @@ async def test_cursor_stays_on_its_job_while_statuses_change():
         session.sink(JobsEvent(changed))
         await pilot.pause(0.1)
         assert jobs.cells_written == written
-        # a toast for a finished job
+        # a finished job is told in the flash line (issue 13, item 6: not a toast)
+        bar = dash.query_one(StatusBar)
         session.sink(JobFinished(changed[0]))
-        await wait_for(pilot, lambda: any("COMPLETED" in n.message for n in app._notifications))
+        await wait_for(pilot, lambda: "COMPLETED" in bar.flash_text)
+        assert "COMPLETED" in text_of(bar)
 
 
 async def test_a_burst_of_changes_and_a_single_change_both_reach_the_screen():
@@ -219,11 +222,11 @@ async def test_output_is_inert_text():
         assert "\x1b" not in shown and "\x07" not in shown and "\x9b" not in shown
         assert "[bold red]not markup[/]" in shown  # shown literally
         assert "␛[2J" in shown
-        # the toast too
+        # the flash line too
         session.sink(JobFinished(rec))
-        await wait_for(pilot, lambda: app._notifications)
-        note = list(app._notifications)[-1]
-        assert "\x1b" not in note.message and not note.markup
+        bar = dash.query_one(StatusBar)
+        await wait_for(pilot, lambda: bar.flash_text)
+        assert "\x1b" not in bar.flash_text and "\x1b" not in text_of(bar)
 
 
 async def test_stream_follow_toggle_counts_new_lines():
@@ -479,17 +482,18 @@ async def test_alt_digit_as_terminals_send_it_moves_between_panes():
         assert isinstance(app.focused, StreamLog) or app.focused.id == "out-final"
         await pilot.press(keys["4"])
         assert isinstance(app.focused, TextArea)
-        await pilot.press(keys["2"])  # typed into the editor, as a character should be
-        assert isinstance(app.focused, TextArea)
-        await pilot.press("escape", keys["3"], keys["2"])
+        await pilot.press(keys["2"])  # switches panes from the editor too (issue 13, item 9)
+        assert isinstance(app.focused, JobTable)
+        assert "™" not in app.dashboard.query_one(SubmitForm).editor.text
+        await pilot.press(keys["3"], keys["2"])
         assert isinstance(app.focused, JobTable)
 
 
 async def test_expired_job_is_finished_not_waiting(monkeypatch):
     from rpdash.services.tracking import EXPIRED_MESSAGE
-    from rpdash.tui.screens import dashboard
+    from rpdash.tui import notices
 
-    monkeypatch.setattr(dashboard, "EXPIRED_TOAST_WINDOW", 0.2)
+    monkeypatch.setattr(notices, "EXPIRED_TOAST_WINDOW", 0.2)
 
     gone = JobRecord("old-run-job-1", "mock", JobStatus.IN_QUEUE, submitted_at=WALL - 90,
                      expired=True, error=EXPIRED_MESSAGE, finished_at=WALL - 1)
@@ -505,18 +509,19 @@ async def test_expired_job_is_finished_not_waiting(monkeypatch):
         head = text_of(dash.query_one("#out-head"))
         assert "EXPIRED" in head and "IN_QUEUE" not in head
         assert "follow" not in head  # nothing to follow on a job without a stream
-        # its toast says it expired, not the last status seen
+        # its flash line says it expired, not the last status seen
         session.sink(JobFinished(gone))
-        await wait_for(pilot, lambda: app._notifications, what="the toast")
-        note = list(app._notifications)[-1].message
+        bar = dash.query_one(StatusBar)
+        await wait_for(pilot, lambda: bar.flash_text, what="the flash line")
+        note = bar.flash_text
         assert "1 earlier job expired" in note and "IN_QUEUE" not in note
 
 
 async def test_finished_jobs_toasts_are_coalesced(monkeypatch):
     from rpdash.services.tracking import EXPIRED_MESSAGE
-    from rpdash.tui.screens import dashboard
+    from rpdash.tui import notices
 
-    monkeypatch.setattr(dashboard, "EXPIRED_TOAST_WINDOW", 0.3)
+    monkeypatch.setattr(notices, "EXPIRED_TOAST_WINDOW", 0.3)
 
     session = FakeSession(jobs=sample_jobs(), health=sample_health())
     app, _ = fake_app(session)
@@ -534,10 +539,12 @@ async def test_finished_jobs_toasts_are_coalesced(monkeypatch):
         await pilot.pause(0.1)
         for rec in stale[20:]:  # the tracker gets to old jobs over a few polls
             session.sink(JobFinished(rec))
-        await wait_for(pilot, lambda: len(app._notifications) >= before + 2, what="toasts")
+        bar = app.dashboard.query_one(StatusBar)
+        await wait_for(pilot, lambda: len(bar.flashes) >= 2, what="flash lines")
         await pilot.pause(0.5)
-        notes = [n.message for n in list(app._notifications)[before:]]
+        notes = bar.flashes
         assert len(notes) == 2, notes  # one for the burst, one for the expired ones
+        assert len(app._notifications) == before  # routine news: no toast
         assert any("5 jobs finished" in m and "4 COMPLETED" in m and "1 FAILED" in m
                    for m in notes)
         assert any("30 earlier jobs expired" in m for m in notes)

@@ -4,6 +4,8 @@ result expiry. Driven by the keyboard like a user."""
 
 from __future__ import annotations
 
+import re
+
 import tomllib
 
 from textual.widgets import DataTable, Input, Sparkline
@@ -47,7 +49,7 @@ async def test_picker_lists_watches_and_stars_favourites(tui_sim, settings_for, 
     app = RpdashApp(one_endpoint(settings_for, tui_sim), strict_errors=True)
     async with app.run_test(size=SIZE) as pilot:
         dash = await started(app, pilot)
-        app.ops.config_path = tmp_path / "config.toml"
+        app.favourites.config_path = tmp_path / "config.toml"
         (tmp_path / "config.toml").write_text('health_interval = 1\n[endpoints]\nprod = "mock"\n')
         health = dash.query_one(HealthTable)
         assert list(health.views) == ["mock"]
@@ -142,7 +144,9 @@ async def test_workers_view_and_worker_log_tail(tui_sim, settings_for, tmp_path,
         assert cells[0] == w.id and cells[1] in ("INITIALIZING", "RUNNING", "IDLE")
         assert cells[2] != "" and cells[3] != ""  # GPU, data centre
         head = text_of(screen.query_one("#workers-head"))
-        assert "worker(s): running" in head and "max 3 workers" in head
+        # proper plurals (issue 13, item 22)
+        assert re.search(r"\b(1 worker|\d+ workers): running", head), head
+        assert "(s)" not in head and "max 3 workers" in head
 
         # enter: that worker's live log
         await pilot.press("enter")
@@ -273,9 +277,13 @@ async def test_result_expiry_countdown_fetch_and_expired_mark(tui_sim, settings_
         jobs.move_cursor(row=jobs.get_row_index(job.id))
         # the countdown shows, and the result is fetched at once and stored
         await wait_for(pilot, lambda: session.jobs[job.id].output == {"k": 7}, what="fetched")
-        assert app.ops.fetched[job.id] == "stored"
+        assert app.results.fetched[job.id] == "stored"
         assert session.store.get(job.id).output == {"k": 7}
         await wait_for(pilot, lambda: not notes.display, what="note gone once stored")
+        # the output pane follows the cursor after a short debounce; under load the fetch
+        # can be quicker than that
+        await wait_for(pilot, lambda: viewer.job is not None and viewer.job.job_id == job.id,
+                       what="the job in the output pane")
         assert viewer.job.output == {"k": 7}
 
         jobs.move_cursor(row=jobs.get_row_index(gone.job_id))
@@ -290,7 +298,7 @@ async def test_result_expiry_countdown_fetch_and_expired_mark(tui_sim, settings_
         now = app.clock.time()
         session.book.add(JobRecord(other.id, "mock", JobStatus.COMPLETED, mode="runsync",
                                    submitted_at=now - 20, finished_at=now - 10, updated_at=now))
-        app.ops._swept_at = float("-inf")
+        app.results._swept_at = float("-inf")
         await wait_for(pilot, lambda: session.jobs[other.id].output == "x", what="swept")
         assert viewer.job.job_id == gone.job_id  # it was never opened
 
@@ -342,9 +350,9 @@ async def test_log_lines_are_coalesced_per_frame(tui_sim, settings_for):
     app = RpdashApp(settings_for(tui_sim), strict_errors=True)
     async with app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
-        app.ops._control = _BurstControl(5000)
+        app.control_plane._control = _BurstControl(5000)
         t0 = _time.perf_counter()
-        app.ops.open_logs(worker_id="w1", endpoint_id="mock")
+        app.navigator.open_logs(worker_id="w1", endpoint_id="mock")
         logs = await screen_of(app, pilot, LogsScreen, "logs screen")
         await wait_for(pilot, lambda: logs.shown >= 5003, what="every line", timeout=20)
         elapsed = _time.perf_counter() - t0

@@ -36,10 +36,9 @@ quit = "ctrl+q"
 
 
 def ops_for(settings, *, demo: bool = False):
-    from rpdash.tui.ops import Ops
+    from rpdash.tui.favourites import Favourites
 
-    app = SimpleNamespace(settings=settings, backend=SimpleNamespace(demo=demo))
-    return Ops(app)  # type: ignore[arg-type]
+    return Favourites(settings, demo=demo)
 
 
 def star(path: Path, digit: str, endpoint: str | None) -> Path:

@@ -77,7 +77,7 @@ def test_a_favourite_starred_in_the_demo_leaves_the_real_config_alone(
     from types import SimpleNamespace
 
     from rpdash import paths
-    from rpdash.tui.ops import Ops
+    from rpdash.tui.favourites import Favourites
 
     monkeypatch.setenv("RPDASH_CONFIG", str(tmp_path / "cfg" / "config.toml"))
     monkeypatch.setenv("RPDASH_DATA_DIR", str(tmp_path / "data"))
@@ -89,8 +89,8 @@ def test_a_favourite_starred_in_the_demo_leaves_the_real_config_alone(
     before = real.read_bytes()
     settings = load_settings(env_file=None)
 
-    def ops(demo: bool) -> Ops:
-        return Ops(SimpleNamespace(settings=settings, backend=SimpleNamespace(demo=demo)))
+    def ops(demo: bool) -> Favourites:
+        return Favourites(settings, demo=demo)
 
     demo = ops(True)
     assert demo.favourites == {}  # the real favourites name real endpoints

@@ -173,3 +173,11 @@ def merge_sorted(lines: Iterable[LogLine]) -> list[LogLine]:
     """Log lines of several workers in time order (ties by event id)."""
     return sorted(lines, key=log_order)
 
+
+def format_log_line(line: Any, *, with_worker: bool) -> str:
+    """``TS  [WORKER]  LEVEL  message  [job ID]``, inert for a terminal."""
+    ts = line.ts_text or "-"
+    who = f"{sanitize(line.worker_id)}  " if with_worker else ""
+    job = f"  [{sanitize(line.request_id)}]" if line.request_id else ""
+    src = "" if line.source == "container" else "(system) "
+    return f"{sanitize(ts)}  {who}{line.level.upper():<5}  {src}{sanitize(line.message)}{job}"

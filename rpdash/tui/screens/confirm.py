@@ -1,7 +1,8 @@
 """Confirmation modals for destructive actions.
 
-Focus starts on "No", so a stray enter never cancels jobs. Purging asks for the
-endpoint's name to be typed, and "Purge" stays disabled until it matches.
+Focus starts on "No", so a stray enter never cancels jobs. ``y`` answers yes, ``n`` and
+``esc`` no; the dialog's own footer says so. Purging asks for the endpoint's name to be
+typed, and "Purge" stays disabled until it matches (``y`` never confirms without it).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Footer, Input, Static
 
 from rpdash.tui.format import inert
 
@@ -20,9 +21,10 @@ class ConfirmScreen(ModalScreen[bool]):
     """Yes/No; dismisses with True only on an explicit "Yes"."""
 
     BINDINGS = [
-        Binding("escape", "answer(False)", "No", show=False),
-        Binding("n", "answer(False)", "No", show=False),
-        Binding("left,right", "switch", "Switch", show=False),
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No", key_display="n/esc"),
+        Binding("left,right", "switch", "Switch", key_display="←/→"),
+        Binding("enter", "press", "Choose", show=True),
     ]
 
     def __init__(self, title: str, body: Text | str, *, yes: str = "Yes") -> None:
@@ -38,9 +40,15 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(id="dialog-buttons"):
                 yield Button("No", id="no", variant="primary")
                 yield Button(self._yes, id="yes", variant="error")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
+
+    def action_press(self) -> None:
+        focused = self.focused
+        if isinstance(focused, Button):
+            focused.press()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -57,7 +65,12 @@ class ConfirmScreen(ModalScreen[bool]):
 class PurgeScreen(ModalScreen[bool]):
     """Purge a queue: shows its size, asks for the endpoint's name."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "confirm", "Purge (once the name matches)", show=True),
+        Binding("y", "confirm", "Purge", show=False),
+        Binding("n", "cancel", "Cancel", show=False),
+    ]
 
     def __init__(self, endpoint_id: str, name: str, queue_size: int | None) -> None:
         super().__init__()
@@ -92,6 +105,7 @@ class PurgeScreen(ModalScreen[bool]):
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="no", variant="primary")
                 yield Button("Purge", id="yes", variant="error", disabled=True)
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         name = self.query_one("#purge-name", Input)
@@ -118,6 +132,14 @@ class PurgeScreen(ModalScreen[bool]):
             self.dismiss(True)
         else:
             self.dismiss(False)
+
+    def action_confirm(self) -> None:
+        """``y`` (or enter) away from the name field: purges only once the name matches."""
+        if self._matches(self.query_one("#purge-name", Input).value):
+            self.dismiss(True)
+        else:
+            self.notify("Type the endpoint's name first; nothing was purged",
+                        severity="warning", timeout=3)
 
     def action_cancel(self) -> None:
         self.dismiss(False)

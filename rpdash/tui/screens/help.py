@@ -13,7 +13,14 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from rpdash.tui.actions import SCOPES, ActionSpec, display_keys, effective_keys, specs
+from rpdash.tui.actions import (
+    SCOPES,
+    ActionSpec,
+    display_keys,
+    effective_keys,
+    help_text,
+    specs,
+)
 
 
 def help_table(keymap: Mapping[str, str], *, readonly: bool) -> Table:
@@ -46,11 +53,10 @@ def help_table(keymap: Mapping[str, str], *, readonly: bool) -> Table:
 
 
 def _help_row(table: Table, a: ActionSpec, keymap: Mapping[str, str], readonly: bool) -> None:
-    keys = display_keys(effective_keys(a, keymap))
-    what = Text(a.help or a.description)
     if readonly and a.readonly_hidden:
-        what = Text("(read-only: disabled) ", style="dim italic") + what
-    table.add_row(keys, a.description, what, a.id)
+        return  # read-only mode: the action is absent, not listed as disabled
+    keys = display_keys(effective_keys(a, keymap))
+    table.add_row(keys, a.description, Text(help_text(a, readonly=readonly)), a.id)
 
 
 class HelpScreen(Screen[None]):

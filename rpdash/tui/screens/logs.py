@@ -32,12 +32,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
 from rpdash.core.errors import RpdashError
-from rpdash.tui.format import inert
+from rpdash.tui.format import inert, plural
 from rpdash.tui.widgets.output import StreamLog
 
 if TYPE_CHECKING:
     from rpdash.api.control import LogLine
-    from rpdash.tui.ops import Ops
+    from rpdash.tui.control_plane import ControlPlane
 
 TAIL = 200
 KEEP = 20_000
@@ -64,9 +64,10 @@ class LogsScreen(ModalScreen[None]):
         Binding("ctrl+s", "save", "Save"),
     ]
 
-    def __init__(self, ops: Ops, endpoint_id: str, *, worker_id: str | None = None) -> None:
+    def __init__(self, control: ControlPlane, endpoint_id: str, *,
+                 worker_id: str | None = None) -> None:
         super().__init__()
-        self.ops = ops
+        self.control = control
         self.endpoint_id = endpoint_id
         self.worker_id = worker_id
         self.lines: deque[LogLine] = deque(maxlen=KEEP)
@@ -102,9 +103,9 @@ class LogsScreen(ModalScreen[None]):
 
     # ------------------------------------------------------------------ reading
     async def _tail(self) -> None:
-        cc = self.ops.control(self.endpoint_id)
+        cc = self.control.control(self.endpoint_id)
         if cc is None:
-            self._ended(self.ops.control_error or "no control plane")
+            self._ended(self.control.control_error or "no control plane")
             return
         try:
             if self.worker_id:
@@ -137,7 +138,7 @@ class LogsScreen(ModalScreen[None]):
         return log_matches(line, level=self.level, grep=self.grep or None)
 
     def _fmt(self, line: LogLine) -> str:
-        from rpdash.cli.output import format_log_line
+        from rpdash.api.control.loglines import format_log_line
 
         return format_log_line(line, with_worker=not self.worker_id)
 
@@ -176,7 +177,7 @@ class LogsScreen(ModalScreen[None]):
     # ------------------------------------------------------------------ header
     def _render_head(self) -> None:
         t = Text(no_wrap=True, overflow="ellipsis")
-        name = self.ops.name_of(self.endpoint_id)
+        name = self.control.name_of(self.endpoint_id)
         what = f"worker {self.worker_id}" if self.worker_id else "all workers"
         t.append(f"Logs of {inert(name, one_line=True)} · {inert(what, one_line=True)}", style="bold")
         style = {"live": "green", "connecting": "dim", "ended": "dim", "error": "red"}[self.state]
@@ -236,7 +237,7 @@ class LogsScreen(ModalScreen[None]):
             self.app.notify(f"Could not save: {exc.strerror or exc}", severity="error",
                             timeout=6, markup=False)
             return
-        self.app.notify(f"Saved {len(lines)} line(s) to {path}", timeout=6, markup=False)
+        self.app.notify(f"Saved {plural(len(lines), 'line')} to {path}", timeout=6, markup=False)
 
 
 def save_lines(endpoint_id: str, worker_id: str | None, lines: list[str]) -> Path:

@@ -22,10 +22,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Sparkline, Static
 
-from rpdash.tui.format import inert
+from rpdash.tui.format import inert, plural
 
 if TYPE_CHECKING:
-    from rpdash.tui.ops import Ops
+    from rpdash.tui.control_plane import ControlPlane
 
 WINDOWS = (("15m", 900.0), ("1h", 3600.0), ("24h", 86400.0))
 #: (key, label, how the buckets are reduced)
@@ -88,7 +88,7 @@ class EndpointMetricsView(Vertical):
         head.append(f"   throughput {met.throughput_per_min:.2f}/min   cold starts ")
         head.append(str(met.cold_starts), style="bold")
         if met.without_worker:
-            head.append(f" ({met.without_worker} jobs without worker id)", style="dim")
+            head.append(f" ({plural(met.without_worker, 'job')} without worker id)", style="dim")
         table = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, header_style="bold")
         for col in ("", "p50", "p70", "p90", "p98", "jobs"):
             table.add_column(col, justify="right" if col else "left")
@@ -122,10 +122,10 @@ class MetricsScreen(ModalScreen[None]):
         Binding("ctrl+r", "reload", "Reload", show=False),
     ]
 
-    def __init__(self, ops: Ops, endpoints: list[str], *, current: str | None = None,
+    def __init__(self, control: ControlPlane, endpoints: list[str], *, current: str | None = None,
                  window: str = "1h") -> None:
         super().__init__()
-        self.ops = ops
+        self.control = control
         order = ([current] if current else []) + [e for e in endpoints if e != current]
         self.endpoints = list(dict.fromkeys(order))
         self.window_label = window
@@ -163,7 +163,7 @@ class MetricsScreen(ModalScreen[None]):
 
     # ------------------------------------------------------------------ data
     def _store(self) -> Any:
-        session = self.ops.app.session
+        session = getattr(self.app, "session", None)
         metrics = getattr(session, "metrics", None)
         if metrics is not None:
             return metrics
@@ -179,7 +179,7 @@ class MetricsScreen(ModalScreen[None]):
         from rpdash.services.metrics import compute_metrics, counter_rate, downsample, health_series
 
         ms = self._store()
-        now = self.ops.app.clock.time()
+        now = self.app.clock.time()  # type: ignore[attr-defined]
         start = now - self.window_s
         head = Text()
         head.append("Metrics", style="bold")
@@ -188,7 +188,7 @@ class MetricsScreen(ModalScreen[None]):
                     style="dim")
         if ms is None:
             head.append("\nNo history store: nothing to measure.", style="yellow")
-        session = self.ops.app.session
+        session = getattr(self.app, "session", None)
         book = getattr(session, "book", None)
         if book is not None:
             try:
@@ -223,4 +223,4 @@ class MetricsScreen(ModalScreen[None]):
                 series[key] = [v or 0.0 for v in downsample(pts, start=start, end=now,
                                                             buckets=BUCKETS, how="max")]
                 last[key] = f"{int(pts[-1][1])} now, max {int(max(v for _, v in pts))}" if pts else "-"
-            view.show(self.ops.name_of(ep), self.window_label, met, series, last)
+            view.show(self.control.name_of(ep), self.window_label, met, series, last)

@@ -2,7 +2,7 @@
 
 The list comes from the control plane (REST v2 ``GET /v2/serverless``, GraphQL
 ``myself.endpoints`` as the fallback; load-balancer endpoints are left out) through
-:class:`rpdash.tui.ops.Ops`. Type to filter (name or id, fuzzy), ``up``/``down`` move,
+:class:`rpdash.tui.control_plane.ControlPlane`. Type to filter (name or id, fuzzy), ``up``/``down`` move,
 ``enter`` watches the endpoint (a health row of its own, and it becomes current), ``tab``
 goes to the list where ``0``-``9`` star it as that favourite key (saved to the config
 file's ``[favourites]``) and ``x`` removes its star. When the list cannot be read, an
@@ -28,7 +28,8 @@ from rpdash.tui.format import clip, inert
 
 if TYPE_CHECKING:
     from rpdash.api.control import EndpointInfo
-    from rpdash.tui.ops import Ops
+    from rpdash.tui.control_plane import ControlPlane
+    from rpdash.tui.favourites import Favourites
 
 
 def _n(v: int | None) -> str:
@@ -85,9 +86,11 @@ class EndpointPicker(ModalScreen["tuple[str, str] | None"]):
         Binding("up", "move(-1)", "Up", show=False),
     ]
 
-    def __init__(self, ops: Ops, *, watched: list[str], query: str = "") -> None:
+    def __init__(self, control: ControlPlane, favourites: Favourites, *, watched: list[str],
+                 query: str = "") -> None:
         super().__init__()
-        self.ops = ops
+        self.control = control
+        self.favourites = favourites
         self.watched = set(watched)
         self.search_text = query
         self.endpoints: list[EndpointInfo] = []
@@ -117,7 +120,7 @@ class EndpointPicker(ModalScreen["tuple[str, str] | None"]):
 
     async def _load(self) -> None:
         try:
-            eps = await self.ops.list_endpoints()
+            eps = await self.control.list_endpoints()
         except RpdashError as exc:
             self._loaded([], str(exc))
         except Exception as exc:  # noqa: BLE001 - shown, never a traceback
@@ -154,7 +157,7 @@ class EndpointPicker(ModalScreen["tuple[str, str] | None"]):
         table.clear()
         self.shown = []
         for _, e in rows:
-            fav = self.ops.favourite_of(e.id)
+            fav = self.favourites.favourite_of(e.id)
             idle = f"{e.idle_timeout_s} s" if e.idle_timeout_s is not None else "-"
             table.add_row(
                 Text(f"★{fav}" if fav is not None else "", style="bold yellow"),
@@ -175,7 +178,7 @@ class EndpointPicker(ModalScreen["tuple[str, str] | None"]):
         elif not self.endpoints:
             status.update(Text("No queue-based endpoints in this account.", style="dim"))
         else:
-            src = getattr(self.ops.control(), "last_source", None)
+            src = getattr(self.control.control(), "last_source", None)
             via = " (via GraphQL: REST v2 unavailable)" if src == "graphql" else ""
             status.update(Text(f"{len(rows)} of {len(self.endpoints)} endpoints{via}", style="dim"))
 
@@ -221,14 +224,14 @@ class EndpointPicker(ModalScreen["tuple[str, str] | None"]):
         name = inert(info.name if info is not None else ep, one_line=True)
         try:
             if digit is None:
-                fav = self.ops.favourite_of(ep)
+                fav = self.favourites.favourite_of(ep)
                 if fav is None:
                     return
-                path = self.ops.set_favourite(fav, None)
+                path = self.favourites.set_favourite(fav, None)
                 self.app.notify(f"{name} is no longer favourite {fav} (saved to {path})",
                                 timeout=4, markup=False)
             else:
-                path = self.ops.set_favourite(digit, ep)
+                path = self.favourites.set_favourite(digit, ep)
                 self.app.notify(f"★{digit} = {name}: press {digit} on the dashboard to jump to "
                                 f"it (saved to {path})", timeout=5, markup=False)
         except RpdashError as exc:

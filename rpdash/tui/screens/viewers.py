@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from rpdash.tui.format import inert, preview
@@ -31,6 +31,7 @@ class JsonScreen(ModalScreen[None]):
             with VerticalScroll(id="json-body"):
                 yield Static(render_value(self._value))
             yield Static(Text("esc to close", style="dim"))
+        yield Footer(compact=True)
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
@@ -39,7 +40,11 @@ class JsonScreen(ModalScreen[None]):
 class RecentInputsScreen(ModalScreen[dict | None]):
     """Pick one of the recent inputs; enter loads it into the editor."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel"),
+                Binding("enter", "noop", "Load into the editor", show=True)]
+
+    def action_noop(self) -> None:
+        """Shown in the footer; the list's own enter loads the input."""
 
     def __init__(self, inputs: list[dict[str, Any]]) -> None:
         super().__init__()
@@ -55,6 +60,7 @@ class RecentInputsScreen(ModalScreen[dict | None]):
                 id="recent-list",
             )
             yield Static(Text("enter: load into the editor · esc: cancel", style="dim"))
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()

@@ -9,6 +9,7 @@ or ``l`` tails the selected worker's log, ``L`` the whole endpoint's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -20,10 +21,10 @@ from textual.widgets import DataTable, Footer, Static
 
 from rpdash.core.errors import RpdashError
 from rpdash.services.diagnosis import uptime_text
-from rpdash.tui.format import inert
+from rpdash.tui.format import inert, plural
 
 if TYPE_CHECKING:
-    from rpdash.tui.ops import Ops
+    from rpdash.tui.control_plane import ControlPlane
 
 REFRESH_S = 5.0
 STATUS_STYLE = {
@@ -53,9 +54,11 @@ class WorkersScreen(ModalScreen[None]):
         Binding("ctrl+r", "reload", "Refresh"),
     ]
 
-    def __init__(self, ops: Ops, endpoint_id: str) -> None:
+    def __init__(self, control: ControlPlane, endpoint_id: str, *,
+                 open_logs: Callable[..., None]) -> None:
         super().__init__()
-        self.ops = ops
+        self.control = control
+        self._open_logs = open_logs
         self.endpoint_id = endpoint_id
         self.worker_list: Any = None
         self.error: str | None = None
@@ -89,7 +92,7 @@ class WorkersScreen(ModalScreen[None]):
 
     async def _load(self) -> None:
         try:
-            wl = await self.ops.workers(self.endpoint_id, fresh=True)
+            wl = await self.control.workers(self.endpoint_id, fresh=True)
         except RpdashError as exc:
             self.error = str(exc)
         except Exception as exc:  # noqa: BLE001
@@ -98,7 +101,7 @@ class WorkersScreen(ModalScreen[None]):
             self.error = None
             self.worker_list = wl
             try:
-                await self.ops.endpoint_info(self.endpoint_id)
+                await self.control.endpoint_info(self.endpoint_id)
             except RpdashError:
                 pass
         self.loads += 1
@@ -108,12 +111,12 @@ class WorkersScreen(ModalScreen[None]):
         from rpdash.services.diagnosis import diagnose
         from rpdash.services.events import ConnState
 
-        name = self.ops.name_of(self.endpoint_id)
+        name = self.control.name_of(self.endpoint_id)
         head = Text()
         head.append(f"Workers of {inert(name, one_line=True)}", style="bold")
         if name != self.endpoint_id:
             head.append(f"  {inert(self.endpoint_id, one_line=True)}", style="dim")
-        info = self.ops.cached_info(self.endpoint_id)
+        info = self.control.cached_info(self.endpoint_id)
         if info is not None:
             head.append(f"  · min {info.workers_min} / max {info.workers_max} workers, "
                         f"{inert(info.gpu_text, one_line=True)}, idle timeout "
@@ -121,7 +124,7 @@ class WorkersScreen(ModalScreen[None]):
         wl = self.worker_list
         if wl is not None:
             s = wl.summary
-            head.append(f"\n{s.get('total', len(wl.workers))} worker(s): running "
+            head.append(f"\n{plural(s.get('total', len(wl.workers)), 'worker')}: running "
                         f"{s.get('running', 0)}, idle {s.get('idle', 0)}, initializing "
                         f"{s.get('initializing', 0)}, throttled {s.get('throttled', 0)}, "
                         f"unhealthy {s.get('unhealthy', 0)}")
@@ -132,14 +135,15 @@ class WorkersScreen(ModalScreen[None]):
                         + (" (showing the last list)" if wl is not None else ""), style="yellow")
         self.query_one("#workers-head", Static).update(head)
 
-        session = self.ops.app.session
+        session = getattr(self.app, "session", None)
         ev = (getattr(session, "health", None) or {}).get(self.endpoint_id)
         health = ev.health if ev is not None else None
         diag = Text()
         if health is not None and health.jobs.inQueue > 0:
             limited = (ev.retry_in or True) if ev.state is ConnState.RATE_LIMITED else False
-            findings = diagnose(health, wl, info, None, self.ops.app.clock.time(), limited)
-            diag.append(f"{health.jobs.inQueue} job(s) queued. Why:", style="bold")
+            now = self.app.clock.time()  # type: ignore[attr-defined]
+            findings = diagnose(health, wl, info, None, now, limited)
+            diag.append(f"{plural(health.jobs.inQueue, 'job')} queued. Why:", style="bold")
             for f in findings:
                 mark = {"error": ("✗ ", "bold red"), "warn": ("! ", "yellow")}.get(f.severity, ("· ", ""))
                 diag.append("\n")
@@ -188,10 +192,10 @@ class WorkersScreen(ModalScreen[None]):
         if wid is None:
             self.app.notify("No worker selected", severity="warning", timeout=3)
             return
-        self.ops.open_logs(worker_id=wid, endpoint_id=self.endpoint_id)
+        self._open_logs(worker_id=wid, endpoint_id=self.endpoint_id)
 
     def action_endpoint_logs(self) -> None:
-        self.ops.open_logs(endpoint_id=self.endpoint_id)
+        self._open_logs(endpoint_id=self.endpoint_id)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

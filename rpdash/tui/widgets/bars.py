@@ -7,6 +7,7 @@ All of them are redrawn only when what they show changes (no timers of their own
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
@@ -93,8 +94,14 @@ _SUMMARY_STYLE = {
 }
 
 
+#: how long a routine message stays in the status bar's flash slot
+FLASH_S = 6.0
+_FLASH_STYLE = {"error": "bold red", "warning": "yellow"}
+
+
 class StatusBar(Static):
-    """Connection summary · jobs summary · the last problem."""
+    """Connection summary · jobs summary · the last problem · the flash line: routine news
+    (a job finished, a retry sent) in one line that never covers data (k9s style)."""
 
     DEFAULT_CSS = """
     StatusBar { height: 1; background: $panel; text-wrap: nowrap; text-overflow: ellipsis; }
@@ -105,6 +112,10 @@ class StatusBar(Static):
         self._conn = Text("connecting…", style="dim")
         self._jobs = Text("")
         self._problem: Text | None = None
+        self._flash: Text | None = None
+        self._flash_timer: Any = None
+        #: the last flash messages (newest last), for tests and the debug view
+        self.flashes: list[str] = []
         self._key = None
 
     def set_connections(self, events: Iterable[HealthEvent | None], paused: bool) -> None:
@@ -142,6 +153,25 @@ class StatusBar(Static):
             self._problem = Text(inert(message, one_line=True), style=style)
         self._redraw()
 
+    def flash(self, message: str, severity: str = "information") -> None:
+        """Show ``message`` in the flash slot for FLASH_S seconds (replacing the last)."""
+        text = inert(message, one_line=True)
+        self._flash = Text(text, style=_FLASH_STYLE.get(severity, "green"))
+        self.flashes = [*self.flashes[-49:], text]
+        if self._flash_timer is not None:
+            self._flash_timer.stop()
+        self._flash_timer = self.set_timer(FLASH_S, self._clear_flash)
+        self._redraw()
+
+    @property
+    def flash_text(self) -> str:
+        return self._flash.plain if self._flash is not None else ""
+
+    def _clear_flash(self) -> None:
+        self._flash_timer = None
+        self._flash = None
+        self._redraw()
+
     def _redraw(self) -> None:
         t = Text(" ", no_wrap=True, overflow="ellipsis")
         t.append_text(self._conn)
@@ -150,6 +180,9 @@ class StatusBar(Static):
         if self._problem is not None:
             t.append("  │ ", style="dim")
             t.append_text(self._problem)
+        if self._flash is not None:
+            t.append("  │ ", style="dim")
+            t.append_text(self._flash)
         key = (t.plain, tuple(str(s.style) for s in t.spans))
         if key != self._key:
             self._key = key
@@ -166,5 +199,16 @@ class LineInput(Input):
             super().__init__()
             self.line = line
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # typed-ahead keys land at the cursor; selecting all on focus would let the next
+        # key replace them
+        kwargs.setdefault("select_on_focus", False)
+        super().__init__(*args, **kwargs)
+
     def action_close(self) -> None:
         self.post_message(self.Closed(self))
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        from rpdash.tui.actions import PANE_KEYS
+
+        return key not in PANE_KEYS and super().check_consume_key(key, character)

@@ -198,11 +198,15 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         return row_key.value
 
     def set_current(self, endpoint_id: str) -> None:
+        """Make ``endpoint_id`` the one the user is on: the ▶ marker and the cursor are
+        one (every action, key, ``:`` command and dialog reads this endpoint)."""
         old = self.current
         self.current = endpoint_id
         for ep in (old, endpoint_id):
             if ep in self.views:
                 self._refresh_row(ep)
+        if endpoint_id in self.views and self.current_endpoint != endpoint_id:
+            self.move_cursor(row=list(self.views).index(endpoint_id), animate=False)
 
     def update_event(self, ev: HealthEvent) -> None:
         view = self.views.get(ev.endpoint_id)
@@ -305,7 +309,7 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
 
     # ------------------------------------------------------------------ actions
     def _act(self, action: str) -> None:
-        ep = self.current_endpoint
+        ep = self.current or self.current_endpoint
         if ep is not None:
             self.post_message(self.EndpointAction(action, ep))
 
@@ -320,6 +324,15 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Moving the cursor here moves "the endpoint you are on" with it. Events left
+        over from a rebuild (a resize) are stale: the cursor is elsewhere by then."""
+        event.stop()
+        ep = event.row_key.value if event.row_key is not None else None
+        if (ep is not None and ep != self.current and self.has_focus
+                and event.cursor_row == self.cursor_row):
+            self.post_message(self.EndpointAction("use", ep))
 
 
 def _plain(value: Any) -> Any:

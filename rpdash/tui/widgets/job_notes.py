@@ -3,7 +3,8 @@ keeps a finished job's result that rpdash has not stored yet.
 
 - **Stuck-queue diagnosis** (services/diagnosis.py) for a job that is still in the queue:
   from the endpoint's last ``/health`` answer, the REST v2 worker list and the endpoint's
-  settings (both read through :class:`rpdash.tui.ops.Ops`, at most every 10 s), and
+  settings (both read through :class:`rpdash.tui.control_plane.ControlPlane`, at most
+  every 10 s), and
   whether rpdash itself is rate limited. Plain sentences, most severe first.
 - **Result expiry** (services/expiry.py): a finished job whose output is not stored gets a
   countdown, and rpdash fetches the result once, at once, before it goes; a job whose
@@ -27,7 +28,8 @@ from rpdash.services.events import ConnState
 from rpdash.tui.format import inert
 
 if TYPE_CHECKING:
-    from rpdash.tui.ops import Ops
+    from rpdash.tui.control_plane import ControlPlane
+    from rpdash.tui.results import ResultKeeper
 
 _MARK = {"error": ("✗ ", "bold red"), "warn": ("! ", "yellow"), "info": ("· ", "")}
 
@@ -96,7 +98,8 @@ class JobNotes(Static):
         self.problem: str | None = None
 
     # ------------------------------------------------------------------ entry point
-    def update_for(self, rec: JobRecord | None, ops: Ops, session: Any) -> None:
+    def update_for(self, rec: JobRecord | None, control: ControlPlane, results: ResultKeeper,
+                   session: Any) -> None:
         self.job_id = rec.job_id if rec is not None else None
         lines: list[tuple[str, str]] = []
         title = ""
@@ -104,19 +107,20 @@ class JobNotes(Static):
             now = self._wall()
             if rec.status is JobStatus.IN_QUEUE and not rec.terminal:
                 title = "Why is it waiting?"
-                lines = self._diagnose(rec, ops, session, now)
+                lines = self._diagnose(rec, control, session, now)
             elif rec.terminal:
-                note = expiry_note(rec, now, ops.fetched.get(rec.job_id))
+                note = expiry_note(rec, now, results.fetched.get(rec.job_id))
                 if note is not None:
                     title = "Result"
                     lines = [note]
-                    if note[0] == "warn" and rec.job_id not in ops.fetched and not ops.local_url:
-                        self._fetch(rec, ops)
+                    if (note[0] == "warn" and rec.job_id not in results.fetched
+                            and not control.local_url):
+                        self._fetch(rec, results)
         self.lines = lines
         self._show(title, lines)
 
     # ------------------------------------------------------------------ diagnosis
-    def _diagnose(self, rec: JobRecord, ops: Ops, session: Any, now: float) -> list[tuple[str, str]]:
+    def _diagnose(self, rec: JobRecord, control: ControlPlane, session: Any, now: float) -> list[tuple[str, str]]:
         from rpdash.services.diagnosis import diagnose
 
         ev = (getattr(session, "health", None) or {}).get(rec.endpoint_id)
@@ -124,20 +128,20 @@ class JobNotes(Static):
         limited: bool | float = False
         if ev is not None and ev.state is ConnState.RATE_LIMITED:
             limited = ev.retry_in or True
-        workers = ops.cached_workers(rec.endpoint_id)
-        info = ops.cached_info(rec.endpoint_id)
-        if not ops.workers_fresh(rec.endpoint_id) and not ops.local_url:
-            if ops.control(rec.endpoint_id) is not None:
-                self._load(rec.endpoint_id, ops)
+        workers = control.cached_workers(rec.endpoint_id)
+        info = control.cached_info(rec.endpoint_id)
+        if not control.workers_fresh(rec.endpoint_id) and not control.local_url:
+            if control.control(rec.endpoint_id) is not None:
+                self._load(rec.endpoint_id, control)
             else:
-                self.problem = ops.control_error
+                self.problem = control.control_error
         findings = diagnose(health, workers, info, rec, now, limited)
         out = [(f.severity, f.text) for f in findings]
         if workers is None and self.problem:
             out.append(("info", f"(worker list not read: {self.problem})"))
         return out
 
-    def _load(self, endpoint_id: str, ops: Ops) -> None:
+    def _load(self, endpoint_id: str, control: ControlPlane) -> None:
         key = f"w:{endpoint_id}"
         if key in self._busy:
             return
@@ -145,7 +149,7 @@ class JobNotes(Static):
 
         async def load() -> None:
             try:
-                _, _, problem = await ops.diagnosis_inputs(endpoint_id)
+                _, _, problem = await control.diagnosis_inputs(endpoint_id)
                 self.problem = problem
             finally:
                 self._busy.discard(key)
@@ -153,16 +157,16 @@ class JobNotes(Static):
         self.run_worker(load(), group="notes-load", exit_on_error=False)
 
     # ------------------------------------------------------------------ expiry
-    def _fetch(self, rec: JobRecord, ops: Ops) -> None:
+    def _fetch(self, rec: JobRecord, results: ResultKeeper) -> None:
         key = f"f:{rec.job_id}"
         if key in self._busy:
             return
         self._busy.add(key)
-        ops.fetched[rec.job_id] = "fetching it now"
+        results.fetched[rec.job_id] = "fetching it now"
 
         async def fetch() -> None:
             try:
-                ops.fetched[rec.job_id] = await ops.fetch_result(rec.endpoint_id, rec.job_id)
+                results.fetched[rec.job_id] = await results.fetch_result(rec.endpoint_id, rec.job_id)
             finally:
                 self._busy.discard(key)
 

@@ -18,63 +18,36 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from rich.text import Text
 from textual.binding import BindingType
-from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import (
     CellDoesNotExist,
     ColumnKey,
     RowDoesNotExist,
-    RowKey,
 )
 
 from rpdash.core.records import JobRecord
 from rpdash.tui.actions import ReadonlyAware, bindings_for
-from rpdash.tui.format import (
-    STATUS_ORDER,
-    clip,
-    error_summary,
-    fmt_age,
-    fmt_ms,
-    inert,
-    preview,
-    short_id,
-    status_text,
-)
+from rpdash.tui.format import fmt_age, fmt_ms, preview
+from rpdash.tui.messages import Flash
 from rpdash.tui.widgets.cells import InPlaceCells
-
-# Most useful first: on a narrow terminal the table scrolls sideways past the rest.
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("mark", " ", 1),
-    ("id", "job id", 11),
-    ("status", "status", 11),
-    ("age", "age", 4),
-    ("endpoint", "endpoint", 12),
-    ("delay", "delay", 6),
-    ("exec", "exec", 6),
-    ("retries", "rtr", 3),
-    ("progress", "latest update", 30),
+from rpdash.tui.widgets.fast_rows import OneLineRows
+from rpdash.tui.widgets.job_cells import (
+    COLUMN_KEYS,
+    COLUMNS,
+    NARROW_BELOW,
+    NARROW_COLS,
+    PROGRESS_MIN,
+    WIDE_COLS,
+    IdCell,
+    job_cell,
+    progress_plain,
+    status_rank,
 )
-PROGRESS_MIN = 16
-_COLS = tuple(c[0] for c in COLUMNS)
-#: which columns show: all of them when there is room, else the essentials (the rest is
-#: in the output pane's header and in ``y``)
-WIDE_COLS = tuple(range(len(COLUMNS)))
-NARROW_COLS = tuple(_COLS.index(k) for k in ("mark", "id", "status", "age", "exec", "progress"))
-NARROW_BELOW = 2 * len(COLUMNS) + sum(c[2] for c in COLUMNS[:-1]) + PROGRESS_MIN
 
 
-class IdCell(Text):
-    """The id column's cell: shows the short id, remembers the full one (for sorting)."""
-
-    def __init__(self, job_id: str, shown: str) -> None:
-        super().__init__(shown, no_wrap=True, end="")
-        self.job_id = job_id
-
-
-class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
+class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
     """Jobs of the session, newest first (or by status), filtered and marked."""
 
     BINDINGS: list[BindingType] = bindings_for("jobs")  # type: ignore[assignment]
@@ -101,11 +74,6 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
             self.action = action
             self.job_ids = job_ids
 
-    # set before DataTable.__init__ runs (its watchers already read ordered_rows)
-    _order_version: int = 0
-    _ordered: tuple[tuple[int, int], list[Any]] | None = None
-    _offsets: tuple[tuple[int, int], list[tuple[RowKey, int]]] | None = None
-
     def __init__(
         self,
         *,
@@ -125,6 +93,9 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         self.sort_key: str = "age"
         self.cells_written = 0  # for tests and the bench: how many update_cell calls
         self._last_highlight: str | None = None
+        #: the job the user just acted on (retried, ...): kept in view under a filter it
+        #: no longer matches, so the cursor stays on it instead of jumping to another job
+        self.pinned: str | None = None
         self._colkeys: list[ColumnKey] = []
         self._cols: tuple[int, ...] = ()
 
@@ -197,7 +168,7 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         if self.scope_endpoint is not None and rec.endpoint_id != self.scope_endpoint:
             return False
         f = self.filter_text
-        if not f:
+        if not f or rec.job_id == self.pinned:
             return True
         f = f.lower()
         hay = (
@@ -223,41 +194,12 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
             fmt_ms(rec.delay_ms),
             fmt_ms(rec.execution_ms),
             str(rec.retries or 0),
-            self._progress_plain(rec),
+            progress_plain(rec),
         )
-
-    @staticmethod
-    def _progress_plain(rec: JobRecord) -> str:
-        if rec.error and rec.status.terminal:
-            return error_summary(rec.error, 120)
-        if rec.progress is not None and not rec.status.terminal:
-            return preview(rec.progress, 120)
-        if rec.chunk_count and not rec.status.terminal:
-            return f"{rec.chunk_count} chunks"
-        if rec.mode != "run" and not rec.status.terminal:
-            return rec.mode
-        return ""
-
-    def _cell(self, col: str, value: Any, rec: JobRecord) -> Any:
-        """The renderable of one cell. Always a ``Text`` (a plain ``str`` cell would be
-        parsed as markup by DataTable, which is slow and would interpret ``[...]``)."""
-        if col == "mark":
-            return Text(value, style="bold yellow")
-        if col == "id":
-            return IdCell(rec.job_id, short_id(rec.job_id, 11))
-        if col == "endpoint":
-            name = self.names.get(rec.endpoint_id, rec.endpoint_id)
-            return Text(clip(inert(name, one_line=True), 12), no_wrap=True)
-        if col == "status":
-            return status_text(rec.status, expired=rec.expired)
-        if col == "progress":
-            style = "red" if rec.error and rec.status.terminal else "dim" if not value else ""
-            return Text(value, style=style, no_wrap=True, end="")
-        return Text(value, no_wrap=True, end="")
 
     def _add(self, rec: JobRecord) -> None:
         row = self._row(rec)
-        self.add_row(*(self._cell(_COLS[i], row[i], rec) for i in self._cols), key=rec.job_id)
+        self.add_row(*(job_cell(COLUMN_KEYS[i], row[i], rec, self.names) for i in self._cols), key=rec.job_id)
         self._shown[rec.job_id] = row
 
     def _refresh_row(self, rec: JobRecord, row: tuple[Any, ...] | None = None) -> bool:
@@ -274,67 +216,13 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         keys = self._colkeys
         for j, i in enumerate(self._cols):
             if old is None or old[i] != new[i]:
-                col = _COLS[i]
-                value = self._cell(col, new[i], rec)
+                col = COLUMN_KEYS[i]
+                value = job_cell(col, new[i], rec, self.names)
                 self.cells_written += 1
                 if not self.write_cell(job_id, keys[j], j, value):
                     self.update_cell(job_id, col, value)  # never taken with textual 8.2
         self._shown[job_id] = new
         return True
-
-    # DataTable keys its row-order and row-offset caches on a counter that every cell
-    # write bumps, so with 10,000 rows each repaint after an update re-walked every row
-    # (~90 ms). Rows here are all one line high and their order only changes on add,
-    # remove, sort and clear, so these caches are keyed on that instead.
-    def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None,
-                label: Any = None) -> RowKey:
-        self._order_version += 1
-        return super().add_row(*cells, height=1, key=key, label=label)
-
-    def remove_row(self, row_key: RowKey | str) -> None:
-        self._order_version += 1
-        super().remove_row(row_key)
-
-    def sort(self, *columns: Any, key: Callable[[Any], Any] | None = None,
-             reverse: bool = False) -> JobTable:
-        self._order_version += 1
-        super().sort(*columns, key=key, reverse=reverse)
-        return self
-
-    def clear(self, columns: bool = False) -> JobTable:
-        self._order_version += 1
-        self._ordered = None
-        self._offsets = None
-        super().clear(columns)
-        return self
-
-    @property
-    def ordered_rows(self) -> list[Any]:
-        key = (self.row_count, self._order_version)
-        if self._ordered is None or self._ordered[0] != key:
-            get_key = self._row_locations.get_key
-            rows = self.rows
-            self._ordered = (key, [rows[get_key(i)] for i in range(self.row_count)])
-        return self._ordered[1]
-
-    @property
-    def _y_offsets(self) -> list[tuple[RowKey, int]]:
-        key = (self.row_count, self._order_version)
-        if self._offsets is None or self._offsets[0] != key:
-            self._offsets = (key, [(row.key, 0) for row in self.ordered_rows])
-        return self._offsets[1]
-
-    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
-        """DataTable measures every cell of every new row to size auto-width columns;
-        all of this table's columns have a fixed width, so only the virtual size needs
-        computing. (10,000 rows: about 1 s of measuring saved on first paint.)"""
-        if any(c.auto_width for c in self.columns.values()):
-            super()._update_dimensions(new_rows)
-            return
-        width = sum(c.get_render_width(self) for c in self.columns.values())
-        header = self.header_height if self.show_header else 0
-        self.virtual_size = Size(width + self._row_label_column_width,
-                                 self._total_row_height + header)
 
     # ------------------------------------------------------------------ updates
     def apply(self, records: Iterable[JobRecord]) -> None:
@@ -356,7 +244,7 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
                 added = True
                 continue
             if old is not None:
-                if old.status != rec.status:
+                if old.status != rec.status or old.expired != rec.expired:
                     status_moved = True
                 if old.submitted_at != rec.submitted_at:
                     time_moved = True
@@ -366,6 +254,22 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         self.flush_cells()
         if added or time_moved or (status_moved and self.sort_key == "status"):
             self._resort()
+        if removed:
+            self._say_highlight()
+
+    def _say_highlight(self) -> None:
+        """The row under the cursor went away: the cursor now rests on another job, and
+        the output pane must show that one (DataTable says nothing when the cursor's
+        index stays the same)."""
+        job_id = self.current_job_id
+        if job_id != self._last_highlight:
+            self._last_highlight = job_id
+            self.post_message(self.JobHighlighted(job_id))
+
+    def pin(self, job_id: str | None) -> None:
+        """Keep ``job_id`` in view (and under the cursor) until the view changes or the
+        cursor moves to another job."""
+        self.pinned = job_id
 
     def _remove(self, job_id: str) -> None:
         self._shown.pop(job_id, None)
@@ -383,7 +287,7 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
 
     def _rank(self) -> Callable[[JobRecord], Any]:
         if self.sort_key == "status":
-            return lambda r: (STATUS_ORDER.get(r.status, 9), -(r.submitted_at or 0), r.job_id)
+            return lambda r: (status_rank(r), -(r.submitted_at or 0), r.job_id)
         return lambda r: (-(r.submitted_at or 0), r.job_id)
 
     def _resort(self) -> None:
@@ -437,6 +341,7 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         if text == self.filter_text:
             return
         self.filter_text = text
+        self.pinned = None
         self.rebuild()
 
     def set_scope(self, endpoint_id: str | None) -> None:
@@ -456,6 +361,8 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
     # ------------------------------------------------------------------ events
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         job_id = event.row_key.value if event.row_key is not None else None
+        if self.pinned is not None and job_id != self.pinned:
+            self.pinned = None  # the user moved on: the job may leave the view next time
         if job_id != self._last_highlight:
             self._last_highlight = job_id
             self.post_message(self.JobHighlighted(job_id))
@@ -466,8 +373,8 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
     # ------------------------------------------------------------------ actions
     def action_sort(self, key: str) -> None:
         self.set_sort(key)
-        self.notify(f"Jobs sorted by {'status' if key == 'status' else 'age (newest first)'}",
-                    timeout=2)
+        self.post_message(Flash(
+            f"Jobs sorted by {'status' if key == 'status' else 'age (newest first)'}"))
 
     def action_mark(self) -> None:
         job_id = self.current_job_id
@@ -511,8 +418,7 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         self._job_action("cancel")
 
     def action_retry(self) -> None:
-        cur = self.current_job_id
-        self._job_action("retry", [cur] if cur else [])
+        self._job_action("retry")
 
     def action_edit(self) -> None:
         cur = self.current_job_id
@@ -533,9 +439,6 @@ class JobTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
     def action_raw(self) -> None:
         cur = self.current_job_id
         self._job_action("raw", [cur] if cur else [])
-
-    def action_filter(self) -> None:
-        self.post_message(self.JobAction("filter", []))
 
     def action_toggle_scope(self) -> None:
         self.post_message(self.JobAction("toggle_scope", []))

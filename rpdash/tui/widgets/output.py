@@ -37,6 +37,7 @@ from rpdash.tui.format import (
     inert_text,
     status_text,
 )
+from rpdash.tui.messages import Flash
 
 MAX_LINES = 5_000
 #: what the output pane says about a live job with nothing to show yet
@@ -405,7 +406,7 @@ class OutputViewer(Vertical, can_focus=False):
     def action_toggle_wrap(self) -> None:
         """Wrap long lines (from now on; lines already shown keep their breaks)."""
         self.wrap = not self.wrap
-        self.notify(f"Wrap {'on' if self.wrap else 'off'} for new output", timeout=2)
+        self.post_message(Flash(f"Wrap {'on' if self.wrap else 'off'} for new output"))
 
     def action_save(self) -> None:
         if self.job is not None:
@@ -424,8 +425,13 @@ class OutputViewer(Vertical, can_focus=False):
         self.query_one("#out-final", VerticalScroll).scroll_home(animate=False)
 
     def action_bottom(self) -> None:
-        self.log_widget.scroll_end(animate=False)
+        """To the end: the lines counted while follow was off are seen now."""
+        log = self.log_widget
+        log.scroll_end(animate=False)
         self.query_one("#out-final", VerticalScroll).scroll_end(animate=False)
+        if log.new_lines:
+            log.new_lines = 0
+            self._render_head()
 
     def on_focus(self) -> None:  # pragma: no cover - container is not focusable
         self.log_widget.focus()

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
 
 from rpdash.core.models import Policy
-from rpdash.tui.actions import ReadonlyAware, bindings_for
+from rpdash.tui.actions import PANE_KEYS, ReadonlyAware, bindings_for
 from rpdash.tui.format import inert, json_position
 
 DEFAULT_INPUT = '{\n  "prompt": "hello"\n}\n'
@@ -52,6 +52,21 @@ def syntax_available() -> bool:
         return get_language("json") is not None
     except Exception:  # noqa: BLE001
         return False
+
+
+class JsonEditor(TextArea):
+    """The input editor: alt+1-alt+4 (``¡`` ``™`` ``£`` ``¢`` from most terminals) switch
+    panes instead of being typed into the JSON."""
+
+    def check_consume_key(self, key: str, character: str | None = None) -> bool:
+        return key not in PANE_KEYS and super().check_consume_key(key, character)
+
+
+class FieldInput(Input):
+    """A one-line field of the form; leaves the pane keys to the bindings too."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return key not in PANE_KEYS and super().check_consume_key(key, character)
 
 
 @dataclass(slots=True)
@@ -104,20 +119,20 @@ class SubmitForm(ReadonlyAware, Vertical):
             yield Select(MODES, allow_blank=False, value="run", compact=True, id="sf-mode")
         # highlighting is switched on after the first frame (see on_mount): building the
         # tree-sitter query costs ~30 ms, which the dashboard's first paint need not wait for
-        yield TextArea(DEFAULT_INPUT, id="sf-input", tab_behavior="focus",
+        yield JsonEditor(DEFAULT_INPUT, id="sf-input", tab_behavior="focus",
                        show_line_numbers=True, soft_wrap=False)
         yield Static("", id="sf-msg")
         with Horizontal(classes="sf-row"):
             yield Label("timeout ", classes="sf-label")
-            yield Input(placeholder="10m", compact=True, id="sf-timeout",
+            yield FieldInput(placeholder="10m", compact=True, id="sf-timeout",
                         tooltip="policy.executionTimeout: 90s, 10m, 2h or milliseconds")
             yield Label(" ttl ", classes="sf-label")
-            yield Input(placeholder="24h", compact=True, id="sf-ttl",
+            yield FieldInput(placeholder="24h", compact=True, id="sf-ttl",
                         tooltip="policy.ttl: the job's whole life, 10s to 7d")
             yield Checkbox("low prio", id="sf-lowprio", tooltip="policy.lowPriority: does not scale workers up")
         with Horizontal(classes="sf-row"):
             yield Label("webhook ", classes="sf-label")
-            yield Input(placeholder="https://… (optional)", compact=True, id="sf-webhook")
+            yield FieldInput(placeholder="https://… (optional)", compact=True, id="sf-webhook")
         yield Static(
             Text.assemble(("^s", "bold"), " submit · ", ("^o", "bold"), " recent · ",
                           ("^f", "bold"), " format · ", ("esc", "bold"), " back", style="dim",
@@ -135,8 +150,7 @@ class SubmitForm(ReadonlyAware, Vertical):
             self.call_after_refresh(self._enable_highlight)
         if getattr(self.app, "readonly", False):
             self.query_one("#sf-hint", Static).update(
-                Text("read-only mode: submitting is disabled (the form can still be edited)",
-                     style="italic yellow"))
+                Text("read-only: no submit (edit only)", style="italic yellow"))
 
     def _enable_highlight(self) -> None:
         if syntax_available():

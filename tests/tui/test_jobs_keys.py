@@ -1,0 +1,116 @@
+"""Keys of the jobs list and the output pane (issue 13, items 11, 12, 13): filtering as you
+type, g/G/home/end, q asks while jobs are live, sort by status keeps EXPIRED together, G
+in the output resets "N new lines"."""
+
+from __future__ import annotations
+
+from textual import events
+
+from rpdash.core.models import JobStatus
+from rpdash.core.records import JobRecord
+from rpdash.services.events import StreamEvent
+from rpdash.tui.app import RpdashApp
+from rpdash.tui.screens.confirm import ConfirmScreen
+from rpdash.tui.widgets.jobs import JobTable
+from rpdash.tui.widgets.output import OutputViewer
+
+from .conftest import started, text_of, wait_for
+from .fakes import WALL, FakeSession
+from .test_keyboard import fake_app
+
+SIZE = (160, 48)
+
+
+async def test_filter_as_you_type_and_g_G_home_end(tui_sim, settings_for):
+    app = RpdashApp(settings_for(tui_sim), strict_errors=True)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        ids = []
+        for inp in ({"mock_error": True}, {"mock_return": 1}, {"mock_return": 2}):
+            ids.append(tui_sim.call(lambda i=inp: tui_sim.engine.submit("mock", {"input": i})).id)
+            dash.run_command(f"watch {ids[-1]} mock")
+        await wait_for(pilot, lambda: all(
+            (r := jobs.records.get(j)) is not None and r.status.terminal for j in ids),
+            timeout=30, what="three finished jobs")
+        await pilot.press("alt+2", "slash", *"FAIL")  # no enter: the list follows the keys
+        await wait_for(pilot, lambda: jobs.row_count == 1, what="filtered as typed")
+        assert jobs.current_job_id == ids[0]
+        await pilot.press("backspace", "backspace", "backspace", "backspace")
+        await wait_for(pilot, lambda: jobs.row_count == 3, what="filter cleared by typing")
+        await pilot.press("enter")
+        assert app.focused is jobs
+        await pilot.press("G")
+        assert jobs.cursor_row == 2
+        await pilot.press("g")
+        assert jobs.cursor_row == 0
+        await pilot.press("end")
+        assert jobs.cursor_row == 2
+        await pilot.press("home")
+        assert jobs.cursor_row == 0
+        # "/FAIL" in one read from the terminal (typed fast, or pasted): every key after
+        # "/" goes to the filter line, none to the list (A sorts, L opens the logs)
+        for key, char in (("slash", "/"), ("F", "F"), ("A", "A"), ("I", "I"), ("L", "L")):
+            app.post_message(events.Key(key, char))
+        await wait_for(pilot, lambda: jobs.row_count == 1, what="filtered by typed-ahead keys")
+        assert app.screen is dash and jobs.filter_text == "FAIL"
+        await pilot.press("E")  # the next key goes on, it does not replace them
+        await wait_for(pilot, lambda: jobs.filter_text == "FAILE")
+
+
+async def test_q_asks_while_jobs_are_live(tui_sim, settings_for):
+    app = RpdashApp(settings_for(tui_sim), strict_errors=True)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        job = tui_sim.call(lambda: tui_sim.engine.submit("mock", {"input": {"mock_delay": 60}})).id
+        dash.run_command(f"watch {job} mock")
+        await wait_for(pilot, lambda: job in dash.query_one(JobTable).records)
+        await pilot.press("q")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen)
+        assert "1 job still runs or waits" in text_of(modal.query_one("#dialog-body"))
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert app.is_running and app.screen is dash
+        await pilot.press("q", "y")
+        await wait_for(pilot, lambda: not app.is_running, what="quit after yes")
+
+
+async def test_sort_by_status_keeps_expired_jobs_together():
+    from rpdash.services.tracking import EXPIRED_MESSAGE
+
+    S = JobStatus
+    recs = [
+        JobRecord("a-done", "mock", S.COMPLETED, submitted_at=WALL - 1),
+        JobRecord("b-gone-queued", "mock", S.IN_QUEUE, submitted_at=WALL - 2, expired=True,
+                  error=EXPIRED_MESSAGE),
+        JobRecord("c-failed", "mock", S.FAILED, submitted_at=WALL - 3, error="boom"),
+        JobRecord("d-gone-running", "mock", S.IN_PROGRESS, submitted_at=WALL - 4, expired=True,
+                  error=EXPIRED_MESSAGE),
+        JobRecord("e-running", "mock", S.IN_PROGRESS, submitted_at=WALL - 5),
+    ]
+    app, _ = fake_app(FakeSession(jobs=recs, endpoints=["mock"]))
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        await pilot.press("alt+2", "S")
+        await pilot.pause(0.1)
+        shown = [str(jobs.get_row_at(i)[2]) for i in range(jobs.row_count)]
+        assert shown == ["FAILED", "IN_PROGRESS", "COMPLETED", "EXPIRED", "EXPIRED"], shown
+
+
+async def test_G_in_the_output_resets_the_new_lines_count():
+    rec = JobRecord("s-1", "mock", JobStatus.IN_PROGRESS, mode="stream", submitted_at=WALL)
+    session = FakeSession(jobs=[rec], endpoints=["mock"])
+    app, _ = fake_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        viewer = dash.query_one(OutputViewer)
+        await wait_for(pilot, lambda: viewer.job is not None)
+        await pilot.press("alt+3", "s")
+        session.sink(StreamEvent("s-1", 0, [f"line {i}\n" for i in range(80)]))
+        await wait_for(pilot, lambda: viewer.new_lines == 80)
+        assert "80 new lines" in text_of(dash.query_one("#out-head"))
+        await pilot.press("G")
+        await pilot.pause(0.1)
+        assert viewer.new_lines == 0
+        assert "new lines" not in text_of(dash.query_one("#out-head"))
