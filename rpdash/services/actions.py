@@ -44,6 +44,7 @@ from rpdash.core.models import (
     PurgeResult,
 )
 from rpdash.core.records import JobRecord
+from rpdash.services.expiry import SENT_WITH
 from rpdash.services.tracking import JobBook, JobTracker
 from rpdash.services.validation import (
     body_size,
@@ -215,7 +216,9 @@ class Actions:
         self, endpoint_id: str, req: Any, extra: dict[str, Any]
     ) -> JobRecord:
         """runsync mode for an input over /run's 10 MB: ``/runsync``, whose answer brings
-        the id (stored through ``on_job_id`` the moment it arrives)."""
+        the id (stored through ``on_job_id`` the moment it arrives). Its record says so:
+        RunPod keeps that result 1 minute, not 30 (``expiry.SENT_WITH``)."""
+        extra = {**extra, SENT_WITH: "/runsync"}
         loop = asyncio.get_running_loop()
         got_id: asyncio.Future[str] = loop.create_future()
         holder: dict[str, JobRecord] = {}
