@@ -8,11 +8,14 @@ from collections import Counter
 from typing import Any
 
 import httpx
+import pytest
 
 from rpdash.api.client import RunPodClient
 from rpdash.core.clock import FakeClock
+from rpdash.core.errors import InvalidInput, NotFound
 from rpdash.core.models import JobStatus, RunRequest
 from rpdash.core.records import JobRecord
+from rpdash.services.actions import Actions
 from rpdash.services.events import ProblemEvent, StreamEvent
 from rpdash.services.streams import StreamFollower
 from rpdash.services.tracking import EXPIRED_MESSAGE, JobTracker
@@ -174,4 +177,40 @@ async def test_stream_of_an_expired_job_is_marked_expired(clock: FakeClock, stor
     await settle()
     assert f.done and f.book.records["old-1"].expired
     await f.stop()
+    await client.aclose()
+
+
+async def failed_job(clock: FakeClock, store: Any, *, then: str) -> tuple[Actions, RunPodClient, str]:
+    """A FAILED job whose result then expired (``then="expire"``) or whose endpoint was
+    deleted (``then="delete"``), in an ``Actions`` that knows it."""
+    eng, _, _, client = rig(clock, "e")
+    ref = await client.run("e", RunRequest(input={"mock_error": True, "mock_delay": 0.1}))
+    eng.advance(5)
+    assert (await client.status("e", ref.id)).status is JobStatus.FAILED
+    if then == "expire":
+        eng.advance(31 * 60)
+    else:
+        eng.remove_endpoint("e")
+    tr, _ = tracker(client, store, clock)
+    tr.book.add(JobRecord(ref.id, "e", status=JobStatus.FAILED, error="boom"), emit=False)
+    return Actions(client, tr.book, tr, clock), client, ref.id
+
+
+async def test_retry_of_an_expired_job_says_expired_and_marks_it(clock: FakeClock, store) -> None:
+    actions, client, jid = await failed_job(clock, store, then="expire")
+    with pytest.raises(InvalidInput, match="has expired"):
+        await actions.retry(jid)
+    assert actions.book.get(jid).expired
+    with pytest.raises(InvalidInput, match="has expired"):  # now without a request
+        await actions.retry(jid)
+    await actions.tracker.stop()
+    await client.aclose()
+
+
+async def test_retry_on_a_deleted_endpoint_names_the_endpoint(clock: FakeClock, store) -> None:
+    actions, client, jid = await failed_job(clock, store, then="delete")
+    with pytest.raises(NotFound, match="endpoint e not found"):
+        await actions.retry(jid)
+    assert not actions.book.get(jid).expired
+    await actions.tracker.stop()
     await client.aclose()
