@@ -20,7 +20,9 @@ size, ids, policy ranges, webhook URL; the read-only switch) and raises ``Invali
   when the answer is not a plain ``CANCELLED`` for a live job (the job had already ended,
   or the server said something else), the job's status is read again.
 - **retry**: ``/retry`` puts the same id back in the queue; its output and error are cleared
-  and the tracker follows it again from the back of the FIFO.
+  and the tracker follows it again from the back of the FIFO. A 404 says nothing about what
+  is missing: ``/health`` (asked once per endpoint per 30 s) tells an expired job (marked
+  so, "cannot be retried") from an unknown endpoint (named in the error).
 - **purge**: ``/purge-queue``; then the endpoint's health and its queued jobs are refreshed at
   once (purged jobs show whatever the API says about them now, CANCELLED or expired).
 """
@@ -34,7 +36,7 @@ from typing import Any
 
 from rpdash.api.protocol import RunPodAPI
 from rpdash.core.clock import Clock, RealClock
-from rpdash.core.errors import InvalidInput, RpdashError, Timeout
+from rpdash.core.errors import InvalidInput, NotFound, RpdashError, Timeout
 from rpdash.core.models import (
     RUN_MAX_BYTES,
     RUNSYNC_WAIT_MIN_MS,
@@ -44,7 +46,9 @@ from rpdash.core.models import (
     PurgeResult,
 )
 from rpdash.core.records import JobRecord
-from rpdash.services.tracking import JobBook, JobTracker
+from rpdash.services.expiry import SENT_WITH
+from rpdash.services.tracking import EXPIRED_MESSAGE, JobBook, JobTracker
+from rpdash.services.tracking.notfound import endpoint_gone_message, is_ambiguous
 from rpdash.services.validation import (
     body_size,
     build_request,
@@ -215,7 +219,9 @@ class Actions:
         self, endpoint_id: str, req: Any, extra: dict[str, Any]
     ) -> JobRecord:
         """runsync mode for an input over /run's 10 MB: ``/runsync``, whose answer brings
-        the id (stored through ``on_job_id`` the moment it arrives)."""
+        the id (stored through ``on_job_id`` the moment it arrives). Its record says so:
+        RunPod keeps that result 1 minute, not 30 (``expiry.SENT_WITH``)."""
+        extra = {**extra, SENT_WITH: "/runsync"}
         loop = asyncio.get_running_loop()
         got_id: asyncio.Future[str] = loop.create_future()
         holder: dict[str, JobRecord] = {}
@@ -339,7 +345,10 @@ class Actions:
                 f"job {job_id} is {rec.status.value}: only FAILED or TIMED_OUT jobs can be "
                 "retried (edit and resubmit instead)"
             )
-        ref = await self.client.retry(rec.endpoint_id, job_id)
+        try:
+            ref = await self.client.retry(rec.endpoint_id, job_id)
+        except NotFound as e:
+            raise await self._retry_not_found(rec, e) from e
         status = ref.status if ref.status is not JobStatus.UNKNOWN else JobStatus.IN_QUEUE
         new = rec.copy(
             status=status,
@@ -365,6 +374,23 @@ class Actions:
             self.tracker.requeued(new)
         self.book.flush()
         return self.book.get(job_id) or new
+
+    async def _retry_not_found(self, rec: JobRecord, e: NotFound) -> RpdashError:
+        """``/retry`` said 404: ask ``/health`` which is missing (the wording says nothing).
+        The job: it expired, and its record says so. The endpoint: nothing is marked."""
+        what = await self.tracker.not_found.which(rec.endpoint_id) if is_ambiguous(e) else ""
+        if what == "job":
+            if not rec.expired:
+                self.book.change(rec.job_id, expired=True, error=rec.error or EXPIRED_MESSAGE,
+                                 finished_at=rec.finished_at or self.clock.time())  # fmt: skip
+            self.book.flush()
+            return InvalidInput(
+                f"job {rec.job_id} has expired: RunPod no longer keeps it, so it cannot be "
+                "retried; submit its input again"
+            )
+        if what == "endpoint":
+            return NotFound(endpoint_gone_message(rec.endpoint_id), status_code=404)
+        return e
 
     # ------------------------------------------------------------------ purge
 

@@ -2,8 +2,13 @@
 
 RunPod keeps a result 30 minutes after a ``/run`` job ends and 1 minute after a
 ``/runsync`` job ends (runpod-api.md 7.2); after that ``/status`` answers 404 and the output
-is gone. rpdash stores outputs as soon as it sees them, so the risk is a job that finished
-while rpdash was not looking (closed, offline, or a job submitted elsewhere and watched).
+is gone. What counts is the request that created the job, not rpdash's mode: "runsync" mode
+(wait for the result) sends ``/run`` and waits with ``/status-sync`` (30 min), and only an
+input over ``/run``'s 10 MB goes with ``/runsync``; such a record carries
+``extra["sent_with"] == "/runsync"`` (``SENT_WITH``), and only those get 1 minute.
+
+rpdash stores outputs as soon as it sees them, so the risk is a job that finished while
+rpdash was not looking (closed, offline, or a job submitted elsewhere and watched).
 
 When did the job end? rpdash's ``finished_at`` is when it *saw* the end, which can be later
 than the real end. When the job's own timings are known, ``submitted_at + (delayTime +
@@ -32,9 +37,20 @@ class ResultState(StrEnum):
     EXPIRED_UNSEEN = "expired_unseen"
 
 
-def retention_s(mode: str) -> float:
-    """Seconds RunPod keeps a result after the job ends: 60 for /runsync, else 1800."""
-    return float(RESULT_RETENTION_RUNSYNC_S if mode == "runsync" else RESULT_RETENTION_RUN_S)
+#: the record's ``extra`` key naming the request that created the job when it was not
+#: ``/run`` (the value ``"/runsync"``); absent means ``/run``
+SENT_WITH = "sent_with"
+
+
+def sent_with_runsync(job: JobRecord) -> bool:
+    """True when the job was created by a ``/runsync`` request (not ``/run``)."""
+    return isinstance(job.extra, dict) and job.extra.get(SENT_WITH) == "/runsync"
+
+
+def retention_s(job: JobRecord) -> float:
+    """Seconds RunPod keeps the job's result after it ends: 60 when it was created by
+    ``/runsync``, else 1800 (``/run``, whatever rpdash's mode)."""
+    return float(RESULT_RETENTION_RUNSYNC_S if sent_with_runsync(job) else RESULT_RETENTION_RUN_S)
 
 
 def output_seen(job: JobRecord) -> bool:
@@ -63,7 +79,7 @@ def result_remaining(job: JobRecord, now: float) -> float | None:
     end = ended_at(job)
     if end is None:
         return None
-    return max(0.0, end + retention_s(job.mode) - now)
+    return max(0.0, end + retention_s(job) - now)
 
 
 def result_state(job: JobRecord, now: float) -> ResultState:

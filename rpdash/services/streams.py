@@ -26,6 +26,12 @@ Why it is built this way:
   empty batch: the runpod-python rule. Because ``/stream`` drains, nothing comes twice. A
   chunk the platform split (over 1 MB) arrives as several chunks; how a split is marked is
   not documented, so each is stored and shown as it came, once, in order.
+- **A 404** past the first seconds cannot tell an expired job from an unknown endpoint
+  (RunPod's 404 bodies are undocumented): the follower asks ``/health`` through the check it
+  shares with the tracker (``NotFoundCheck``, once per endpoint per 30 s). The job expired:
+  the record says so. The endpoint is unknown: one problem, the job is not marked expired and
+  the follower ends (the tracker, handed the job, stops checking it). ``/health`` failed
+  too: the follower reads again after a backoff.
 - **The end** (``StreamEnd``, the job as ``/status`` had it) updates the record with the final
   output or error, then emits ``JobsEvent`` + ``JobFinished`` + ``StreamEvent(done=True)``.
 """
@@ -45,6 +51,7 @@ from rpdash.core.records import JobRecord
 from rpdash.services.events import Sink, StreamEvent
 from rpdash.services.health import safe_emit
 from rpdash.services.tracking import EXPIRED_MESSAGE, JobBook
+from rpdash.services.tracking.notfound import NotFoundCheck, endpoint_gone_message, is_ambiguous
 
 log = logging.getLogger("rpdash.services.streams")
 
@@ -72,6 +79,7 @@ class StreamFollower:
         not_found_grace: float = 5.0,
         max_backoff: float = 30.0,
         on_done: Callable[[StreamFollower], None] | None = None,
+        not_found: NotFoundCheck | None = None,
     ) -> None:
         if job is None:
             raise ValueError("StreamFollower needs the job record")
@@ -88,6 +96,8 @@ class StreamFollower:
         self.not_found_grace = not_found_grace
         self.max_backoff = max_backoff
         self.on_done = on_done
+        #: tells an expired job from an unknown endpoint (shared with the tracker per client)
+        self.not_found = not_found or NotFoundCheck.shared(client, self.clock)
 
         self.seq = 0  # seq of the next chunk
         self.received = 0  # chunks read by this follower
@@ -159,13 +169,26 @@ class StreamFollower:
                     end = await self._read()
                 except asyncio.CancelledError:
                     raise
-                except NotFound:
+                except NotFound as e:
                     self._flush()
                     if self.clock.now() - self._started_at < self.not_found_grace:
                         await self.clock.sleep(1.0)  # just submitted: not visible yet
                         continue
-                    self._expired()
-                    return
+                    what = "job"
+                    if is_ambiguous(e):  # the job, or its endpoint? /health tells
+                        what = await self.not_found.which(self.endpoint_id)
+                    if what == "job":
+                        self._expired()
+                        return
+                    if what == "endpoint":
+                        msg = endpoint_gone_message(self.endpoint_id)
+                        self.book.problem(msg, key=f"gone:{self.endpoint_id}", severity="error",
+                                          endpoint_id=self.endpoint_id)  # fmt: skip
+                        self._finish_without_end(msg)
+                        return
+                    fails += 1  # /health failed too: the job stays live, read again later
+                    await self.clock.sleep(self._backoff(e, fails))
+                    continue
                 except InvalidInput as e:
                     self._flush()
                     self.book.problem(str(e), key=f"stream-bad:{self.job_id}")

@@ -69,11 +69,14 @@ issues). "Our choice" marks what no source settles.
 - Idle endpoint cut-back (3 days -> max 2, 7 days -> 0): endpoint-configurations.mdx
   ("Idle endpoint scale-down") and troubleshooting.mdx.
 - REST v2 log events: ids as ``<time>/<sequence>`` cursors, ``Last-Event-ID`` > ``since``
-  > ``tail`` precedence: REST v2 openapi.json. The id form is a knob (``log_event_ids``,
-  default the older integer sequence until rpdash's control tests accept cursors).
-- 404 bodies: undocumented (runpod-api.md 8 and 16: never branch on the wording). With
-  ``neutral_404`` every data-plane 404 says "not found"; default off until rpdash's client
-  stops telling endpoint from job by the wording.
+  > ``tail`` precedence: REST v2 openapi.json. The id form is a knob (``log_event_ids``):
+  ``"cursor"`` (the documented form) by default; ``"seq"`` (the bare sequence number) is
+  kept for tests of clients that met older ids. rpdash treats an id as an opaque cursor.
+- 404 bodies: undocumented (runpod-api.md 8 and 16: never branch on the wording). By default
+  (``neutral_404``, on) every data-plane 404 says ``{"error": "not found"}``, so nothing
+  tells an unknown endpoint from an expired or unknown job but asking ``/health`` (what
+  rpdash does); ``neutral_404=False`` (POST /_sim/control) brings back the simulator's own
+  wording ("job X not found", "endpoint X not found"), our choice, for reading logs only.
 - Pickup order (fifo / batch / random): not documented; fifo is implied by "queue", batch
   mirrors runpod-python's job-take of several jobs: our choice.
 - Execution timeout -> TIMED_OUT: job-states.mdx (endpoint-configurations.mdx and REST v1

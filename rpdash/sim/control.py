@@ -42,10 +42,9 @@ Choices where runpod-api.md says [unconfirmed] or says nothing
   (newest first, ``{version, createdAt, image, note}``).
 - Scaling: ``scaling`` is the endpoint's scaler (``QUEUE_DELAY`` with ``queueDelay`` in
   seconds, or ``REQUEST_COUNT`` with ``requestCount``, and then no ``idleTimeout``).
-- Logs: the event ``id`` is the engine's log sequence number (increasing over the whole
-  simulator, so ids of one worker are increasing but not consecutive), or with the knob
-  ``log_event_ids="cursor"`` REST v2's documented form ``2026-06-01T12:05:04Z/000000000042``
-  (time, then the sequence number). ``Last-Event-ID`` (header, or ``lastEventId`` query)
+- Logs: the event ``id`` is REST v2's documented form ``2026-06-01T12:05:04Z/000000000042``
+  (time, then the engine's log sequence number, increasing over the whole simulator), or
+  with the knob ``log_event_ids="seq"`` the bare sequence number. ``Last-Event-ID`` (header, or ``lastEventId`` query)
   takes either form back, or a bare RFC 3339 time (the spec types it as a date-time).
   ``ts`` is RFC 3339 (UTC, milliseconds, ``Z``). Lines about a job are ``container``
   lines in the JSON form a deployed runpod-python worker prints (``{"requestId",
@@ -69,7 +68,7 @@ Choices where runpod-api.md says [unconfirmed] or says nothing
   makes every REST v2 control call answer that HTTP status (404 = "REST v2 not available",
   to exercise a GraphQL fallback); ``graphql_enabled=False`` makes ``/graphql`` 404;
   ``drop_logs_after=N`` ends every log stream after N events (clients must resume with
-  ``Last-Event-ID``); ``log_event_ids`` ("seq" or "cursor", above). Faults (faults.py) apply with operations ``serverless``,
+  ``Last-Event-ID``); ``log_event_ids`` ("cursor", the default, or "seq", above). Faults (faults.py) apply with operations ``serverless``,
   ``workers``, ``logs``, ``graphql``: throttle -> 429, error -> 5xx; a ``drop`` on ``logs``
   ends the stream after half of the backlog.
 """
@@ -141,7 +140,7 @@ class ControlPlane(WorkerLogs):
         self.log_streams_opened = 0
         #: SSE event ids: "seq" (the engine's log sequence number) or "cursor" (REST v2's
         #: documented ``<time>/<sequence>`` form; both are accepted back)
-        self.log_event_ids = "seq"
+        self.log_event_ids = "cursor"
 
     # ------------------------------------------------------------------ shapes
 

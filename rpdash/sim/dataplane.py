@@ -47,7 +47,7 @@ class DataPlaneRoutes(RequestHelpers):
     faults: Faults
     _handlers: dict[str, Callable[..., Awaitable[Any]]]
     #: one wording for every data-plane 404 (see ``_not_found``); POST /_sim/control
-    neutral_404 = False
+    neutral_404 = True
 
     def _authorized(self, scope: dict[str, Any]) -> bool:
         raise NotImplementedError

@@ -132,14 +132,16 @@ def done(mode: str = "run", **kw: Any) -> JobRecord:
 
 
 def test_remaining_time_of_an_unseen_result() -> None:
-    assert retention_s("run") == 1800 and retention_s("runsync") == 60
+    sent_with_runsync = {"sent_with": "/runsync"}
+    assert retention_s(done()) == 1800 and retention_s(done("runsync")) == 1800  # sent with /run
+    assert retention_s(done("runsync", extra=sent_with_runsync)) == 60
     assert result_remaining(done(), NOW) == 1740
     assert result_state(done(), NOW) is ResultState.AVAILABLE
     assert describe(done(), NOW) == "result not fetched yet: RunPod keeps it 29 min 0 s more"
     # the job's own timings end it earlier than rpdash saw it: the earlier bound wins
     early = done(delay_ms=10_000, execution_ms=20_000)  # ended at NOW - 70
     assert result_remaining(early, NOW) == 1730
-    sync = done("runsync")
+    sync = done("runsync", extra=sent_with_runsync)
     assert result_remaining(sync, NOW) == 0 and result_state(sync, NOW) is ResultState.EXPIRED_UNSEEN
 
 

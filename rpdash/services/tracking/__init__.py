@@ -17,6 +17,8 @@ work is done. The tracker instead uses what the API tells for free. Its parts:
                back to IN_QUEUE, ``retries``), a job stuck IN_PROGRESS after completion.
 ``selected``   the selected job, followed by one ``/status-sync`` long-poll at a time.
 ``failures``   what a failed status check means (429, 404, transient) and when to retry.
+``notfound``   ``NotFoundCheck``: after a 404, asks ``/health`` (once per endpoint per 30 s,
+               shared per client) whether the job or its endpoint is missing.
 ``tracker``    ``JobTracker``, the loop that wires them: public API, polls, answers.
 
 What decides a job's next check:

@@ -14,7 +14,9 @@ from rpdash.core.clock import Clock
 from rpdash.core.errors import NotFound, RateLimited
 from rpdash.core.models import Job
 from rpdash.services.tracking.book import JobBook
+from rpdash.services.tracking.failures import needs_check, not_found_answer
 from rpdash.services.tracking.lanes import TrackedJob, TrackerStats
+from rpdash.services.tracking.notfound import NotFoundCheck
 from rpdash.services.tracking.scheduler import Scheduler
 
 
@@ -28,6 +30,7 @@ class FollowerHost(Protocol):
     scheduler: Scheduler
     interval: float
     sync_wait: float
+    not_found: NotFoundCheck
 
     @property
     def selected(self) -> str | None: ...
@@ -37,6 +40,10 @@ class FollowerHost(Protocol):
     def observe(self, j: TrackedJob, job: Job, t0: float, *, probe: bool = False) -> None: ...
 
     def expire(self, j: TrackedJob) -> None: ...
+
+    def untrack(self, job_id: str) -> None: ...
+
+    def endpoint_gone(self, endpoint_id: str) -> None: ...
 
     def keep_task(self, task: asyncio.Task[Any]) -> None: ...
 
@@ -93,6 +100,13 @@ class SelectedJobFollower:
                 raise
             except Exception as e:  # noqa: BLE001
                 j.in_flight = False
+                if needs_check(host, j, e):
+                    what = await host.not_found.which(j.lane.endpoint_id)
+                    wait = not_found_answer(host, j, what, reschedule=False)
+                    if wait is None:
+                        return
+                    await host.clock.sleep(wait)
+                    continue
                 if isinstance(e, NotFound) and host.clock.now() >= j.fresh_until:
                     host.expire(j)
                     return

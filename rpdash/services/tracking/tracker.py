@@ -20,7 +20,7 @@ from rpdash.core.records import JobRecord
 from rpdash.services.events import Sink
 from rpdash.services.health import sleep_or_wake
 from rpdash.services.tracking.book import EXPIRED_MESSAGE, PURGED_MESSAGE, JobBook
-from rpdash.services.tracking.failures import poll_failed
+from rpdash.services.tracking.failures import check_not_found, needs_check, poll_failed
 from rpdash.services.tracking.lanes import (
     Lane,
     TrackedJob,
@@ -28,6 +28,7 @@ from rpdash.services.tracking.lanes import (
     order_key,
     start_from_record,
 )
+from rpdash.services.tracking.notfound import NotFoundCheck, endpoint_gone_message
 from rpdash.services.tracking.positions import FifoPositions, QueuePositions
 from rpdash.services.tracking.quirks import (
     confirm_gap,
@@ -67,6 +68,7 @@ class JobTracker:
         sync_wait: float | None = None,
         on_health: Callable[[str, Health], None] | None = None,
         positions: QueuePositions | None = None,
+        not_found: NotFoundCheck | None = None,
     ) -> None:
         self.client = client
         self.clock: Clock = clock or RealClock()
@@ -85,6 +87,8 @@ class JobTracker:
         #: called with every health sample the tracker fetched (to show it, not fetch twice)
         self.on_health = on_health
         self.stats = TrackerStats()
+        #: tells an expired job from an unknown endpoint after a 404 (shared per client)
+        self.not_found = not_found or NotFoundCheck.shared(client, self.clock)
 
         self.scheduler = Scheduler(
             self.clock,
@@ -355,7 +359,10 @@ class JobTracker:
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001
-            poll_failed(self, j, e)
+            if needs_check(self, j, e):
+                await check_not_found(self, j)
+            else:
+                poll_failed(self, j, e)
         else:
             self.observe(j, job, t0, probe=probe)
         finally:
@@ -377,6 +384,16 @@ class JobTracker:
             else:
                 why = rec.error or EXPIRED_MESSAGE
             self.book.change(j.job_id, expired=True, error=why, finished_at=self.clock.time())
+
+    def endpoint_gone(self, endpoint_id: str) -> None:
+        """A job 404 and ``/health`` 404 too: the endpoint is unknown. Its jobs are no longer
+        checked (and not marked expired: nobody knows what became of them); one problem."""
+        for jid in [jid for jid, j in self._jobs.items() if j.lane.endpoint_id == endpoint_id]:
+            self.untrack(jid)
+        self.book.problem(
+            endpoint_gone_message(endpoint_id), key=f"gone:{endpoint_id}",
+            severity="error", endpoint_id=endpoint_id,
+        )  # fmt: skip
 
     def observe(self, j: TrackedJob, job: Job, t0: float, *, probe: bool = False) -> None:
         """Use a status answer: update the record, move the lane's knowledge, reschedule."""
