@@ -61,7 +61,8 @@ class CliHistory:
         except Exception as exc:  # noqa: BLE001
             self._warn(exc)
 
-    def submitted(self, job_id: str, endpoint_id: str, mode: str, request: Any) -> None:
+    def submitted(self, job_id: str, endpoint_id: str, mode: str, request: Any, *,
+                  sent_with: str | None = None) -> None:
         import time
 
         from rpdash.core.models import JobStatus
@@ -69,6 +70,8 @@ class CliHistory:
 
         now = time.time()
         extra: dict[str, Any] = {"via": "cli"}
+        if sent_with:  # "/runsync": RunPod keeps that result 1 min, not 30 (services/expiry.py)
+            extra["sent_with"] = sent_with
         if request is not None and getattr(request, "policy", None) is not None:
             extra["policy"] = request.policy.body()
         rec = JobRecord(

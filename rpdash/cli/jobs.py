@@ -81,7 +81,7 @@ async def _runsync(client: Any, endpoint_id: str, request: Any, args: argparse.N
 
     def on_job_id(jid: str) -> None:
         _got_id(state, jid, endpoint_id, announce=True)
-        history.submitted(jid, endpoint_id, "runsync", request)
+        history.submitted(jid, endpoint_id, "runsync", request, sent_with="/runsync")
 
     job = await client.runsync(
         endpoint_id, request, wait_ms=args.wait, timeout=args.timeout, on_job_id=on_job_id,

@@ -41,7 +41,15 @@ class ResultKeeper:
             return "cannot fetch: no client"
         try:
             job = await client.status(endpoint_id, job_id)
-        except NotFound:
+        except NotFound as exc:
+            # RunPod's 404 does not say whether the job or the endpoint is gone: ask once
+            which = "job"
+            if getattr(exc, "ambiguous", False):
+                which = await _which_not_found(session, client, endpoint_id)
+            if which == "endpoint":
+                return f"endpoint {endpoint_id} is unknown (the job is not marked expired)"
+            if which != "job":
+                return "fetch failed: RunPod answered 404 and /health did not say why; try again"
             book.change(job_id, expired=True)
             return "expired"
         except RpdashError as exc:
@@ -83,3 +91,14 @@ class ResultKeeper:
 
             self._run_worker(fetch(), group="ops-fetch", exit_on_error=False)
         return started
+
+
+async def _which_not_found(session: Any, client: Any, endpoint_id: str) -> str:
+    """"job", "endpoint" or "unknown", through the tracker's shared, cached check."""
+    check = getattr(getattr(session, "tracker", None), "not_found", None)
+    try:
+        if check is not None:
+            return str(await check.which(endpoint_id))
+        return str(await client.which_not_found(endpoint_id))
+    except Exception:  # a failed check is "unknown", never a crash
+        return "unknown"
