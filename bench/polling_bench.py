@@ -23,7 +23,8 @@ grows N times, so on a small machine N > 2 measures the machine more than the sc
 ``--pickup fifo,batch,random`` runs the whole comparison once per pickup order (how the
 simulated workers take queued jobs; RunPod does not promise FIFO). rpdash's Session keeps
 its default queue-position strategy (``FifoPositions``, which self-corrects when the order
-is not FIFO) in every mode. ``--endpoints N`` spreads the jobs and the workers over N
+is not FIFO) in every mode; ``--positions unordered`` swaps in ``UnorderedPositions`` to
+compare. ``--endpoints N`` spreads the jobs and the workers over N
 endpoints (issue 16: 10,000 live jobs across 20 endpoints). ``--sdk-share F`` gives the
 runpod-python side only that share of the jobs (it opens one poll loop per job).
 The simulator's account-wide worker cap is raised to ``max(10, workers)``.
@@ -153,6 +154,12 @@ async def run_rpdash(args: argparse.Namespace, pickup: str) -> dict[str, Any]:
     client = RunPodClient(sim.api_key, sim.base_url, clock=clock)
     session = Session(client=client, store=store, endpoints=endpoint_ids(args.endpoints),
                       sink=sink, clock=clock)  # fmt: skip
+    if args.positions == "unordered":  # the other strategy, swapped in for comparison only
+        from rpdash.services.tracking import UnorderedPositions
+
+        tracker = session.tracker
+        tracker.positions = tracker.scheduler.positions = UnorderedPositions()
+        tracker.positions.bind(tracker)
     await session.start()
     wall0 = time.perf_counter()
     t0 = clock.now()
@@ -339,6 +346,9 @@ def main() -> None:
     ap.add_argument("--endpoints", type=int, default=1, help="spread the jobs over N endpoints")
     ap.add_argument("--pickup", default="fifo",
                     help="pickup order(s), comma-separated: fifo, batch, random")
+    ap.add_argument("--positions", choices=("fifo", "unordered"), default="fifo",
+                    help="the tracker's queue-position strategy: the Session's own "
+                         "(FifoPositions) or UnorderedPositions swapped in, for comparison")
     ap.add_argument("--sdk-share", type=float, default=1.0,
                     help="share of the jobs the runpod-python side runs (default all)")
     ap.add_argument("--time-scale", type=float, default=1.0)
