@@ -182,7 +182,9 @@ async def run_rpdash(args: argparse.Namespace, pickup: str) -> dict[str, Any]:
     work = inputs(args.jobs, args.seed, args.endpoints)
     ids = await asyncio.gather(*(submit(ep, i) for ep, i in work))
     submitted_in = clock.now() - t0
+    status_submitting = counter.ops["status"] + counter.ops["status-sync"]
     selected = ids[len(ids) // 2]
+    t_selected = clock.now()
     session.select(selected)
     session.set_visible(ids[-30:])  # the newest rows, as the job list shows them
     while len(seen) < len(ids) and time.perf_counter() - wall0 < args.max_seconds:
@@ -221,7 +223,10 @@ async def run_rpdash(args: argparse.Namespace, pickup: str) -> dict[str, Any]:
         "lag_p95_submitting": pct(early, 0.95),
         "lag_p95_after": pct(late, 0.95),
         "finished_submitting": len(early),
-        "selected_lag": (seen.get(selected, float("nan")) - fin.get(selected, float("nan"))),
+        # from its finish, or from when it was selected if it had finished before that
+        "selected_lag": (seen.get(selected, float("nan"))
+                         - max(fin.get(selected, float("nan")), t_selected)),  # fmt: skip
+        "status_req_submitting": status_submitting,
         "status_req": counter.ops["status"],
         "status_sync_req": counter.ops["status-sync"],
         "health_req": counter.ops["health"],
@@ -321,7 +326,8 @@ def show(r: dict[str, Any]) -> None:
           f"max {r['lag_max']:.2f} s")  # fmt: skip
     if "lag_p95_after" in r:
         print(f"   p95 of the {r['finished_submitting']} finished while submitting "
-              f"{r['lag_p95_submitting']:.2f} s; of the rest {r['lag_p95_after']:.2f} s")  # fmt: skip
+              f"{r['lag_p95_submitting']:.2f} s; of the rest {r['lag_p95_after']:.2f} s; "
+              f"{r['status_req_submitting']} status requests while submitting")  # fmt: skip
     if "selected_lag" in r:
         print(f"   selected job lag: {r['selected_lag']:.2f} s; terminal in history: "
               f"{r['stored_terminal']}")  # fmt: skip
