@@ -116,8 +116,10 @@ def _demo_option_problem(args: argparse.Namespace) -> str | None:
     given = [(k, v) for k in ("scenario", "pickup") if (v := getattr(args, k, None)) is not None]
     if not given:
         return None
-    if not args.demo or args.command is not None:
-        k, v = given[0]
+    k, v = given[0]
+    if args.command is not None:
+        return f"--{k} is for the dashboard's demo; it does not apply to headless commands"
+    if not args.demo:
         return f"--{k} goes with --demo (the dashboard's simulator): rpdash --demo --{k} {safe(v)}"
     from rpdash.sim.scenarios import pickup_orders, scenario_names
 

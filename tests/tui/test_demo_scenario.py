@@ -61,6 +61,7 @@ def test_the_cli_hands_scenario_and_pickup_to_the_dashboard(demo_home, monkeypat
     (("--pickup", "random"), "--pickup goes with --demo"),
     (("--demo", "--scenario", "nope"), "unknown --scenario nope; choose one of: default, demo"),
     (("--demo", "--pickup", "lifo"), "unknown --pickup lifo; choose one of: fifo, batch, random"),
+    (("--demo", "--scenario", "crashloop", "status", "j1"), "does not apply to headless commands"),
 ])  # fmt: skip
 def test_a_wrong_demo_option_is_one_line_and_exit_2(demo_home, args, says):
     p = _rpdash(demo_home, *args)
