@@ -30,7 +30,10 @@ from rpdash.sim.server import SimServer
 
 
 async def _finished_job(client: RunPodClient, endpoint: str) -> str:
-    job = await client.runsync(endpoint, RunRequest(input={"mock_return": "ok"}), timeout=30)
+    """A job submitted with /run and followed to its end: its result stays for 30 min (a
+    /runsync result expires after 60 s, before the rounds end on a slow machine)."""
+    ref = await client.run(endpoint, RunRequest(input={"mock_return": "ok"}))
+    job = await client.follow(endpoint, ref.id, timeout=60)
     assert job.terminal, job
     return job.id
 

@@ -16,7 +16,7 @@ name       script                                    what
 =========  ========================================  ==========================================
 stream     stream_viewer_bench.py                    200k chunks: follower + OutputViewer vs Log
 joblist    joblist_bench.py                          100k history, 10k rows: paint, 10k changes
-polling    polling_bench.py                          2,000 jobs, 50 workers: rpdash vs runpod-python
+polling    polling_bench.py                          2,000 jobs, 50 workers, per pickup order: rpdash vs runpod-python
 startup    startup_bench.py                          rpdash --demo in a pty vs hello-world Textual
 idle       idle_bench.py                             5 quiet endpoints in tmux, 60 s; 30 min soak
 sim        sim_rps.py                                simulator req/s on one pinned core
@@ -109,24 +109,29 @@ def bench_joblist(quick: bool) -> list[dict[str, Any]]:
 
 
 def bench_polling(quick: bool) -> list[dict[str, Any]]:
-    args = ["--json"] + (["--jobs", "500"] if quick else [])
-    res = run_json("polling_bench.py", *args)
-    ours = next(x for x in res if x["who"].startswith("rpdash"))
-    sdk = next((x for x in res if x["who"].startswith("runpod")), None)
-    n = ours["jobs"]
-    return [
-        row(f"3 polling: lag p95 ({n} jobs, 50 workers)", ours["lag_p95"], "s", "<= 5 s",
-            sdk and sdk["lag_p95"], "runpod-python asyncio", sdk and sdk["lag_p95"] / ours["lag_p95"],
-            ours["lag_p95"] <= 5 and ours["noticed"] == n),
-        row("3 polling: selected job lag", ours["selected_lag"], "s", "<= 1 s", None, "", None,
-            ours["selected_lag"] <= 1),
-        row("3 polling: HTTP 429 answers (all operations)", ours["http_429"], "",
-            "0", sdk and sdk["http_429"], "runpod-python asyncio", None, ours["http_429"] == 0,
-            note=f"/run resubmits {ours.get('run_resubmits', 0)}"),
-        row("3 polling: status requests per job", ours["status_per_job"], "/job", "<= 3",
-            sdk and sdk["status_per_job"], "runpod-python asyncio",
-            sdk and sdk["status_per_job"] / ours["status_per_job"], ours["status_per_job"] <= 3),
-    ]
+    """One comparison per pickup order (fifo, batch, random): rpdash's Session and, on half
+    the jobs, runpod-python's asyncio client, in the same run."""
+    args = ["--json", "--pickup", "fifo,batch,random", "--sdk-share", "0.5"]
+    res = run_json("polling_bench.py", *args + (["--jobs", "500"] if quick else []))
+    rows: list[dict[str, Any]] = []
+    for order in dict.fromkeys(x["pickup"] for x in res):
+        ours = next(x for x in res if x["who"].startswith("rpdash") and x["pickup"] == order)
+        sdk = next((x for x in res if x["who"].startswith("runpod") and x["pickup"] == order), None)
+        n, tag = ours["jobs"], f"3 polling [{order}, {ours.get('positions', '?')}]"
+        rows += [
+            row(f"{tag}: lag p95 ({n} jobs, {ours['workers']} workers)", ours["lag_p95"], "s",
+                "<= 5 s", sdk and sdk["lag_p95"], "runpod-python asyncio",
+                sdk and sdk["lag_p95"] / ours["lag_p95"], ours["lag_p95"] <= 5 and ours["noticed"] == n),
+            row(f"{tag}: selected job lag", ours["selected_lag"], "s", "<= 1 s", None, "", None,
+                ours["selected_lag"] <= 1),
+            row(f"{tag}: HTTP 429 answers (all operations)", ours["http_429"], "",
+                "0", sdk and sdk["http_429"], "runpod-python asyncio", None, ours["http_429"] == 0,
+                note=f"/run resubmits {ours.get('run_resubmits', 0)}"),
+            row(f"{tag}: status requests per job", ours["status_per_job"], "/job", "<= 3",
+                sdk and sdk["status_per_job"], "runpod-python asyncio",
+                sdk and sdk["status_per_job"] / ours["status_per_job"], ours["status_per_job"] <= 3),
+        ]  # fmt: skip
+    return rows
 
 
 def bench_startup(quick: bool) -> list[dict[str, Any]]:

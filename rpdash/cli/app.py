@@ -33,6 +33,9 @@ def main(argv: list[str] | None, state: State) -> int:
     except SystemExit as exc:  # --help, --version, usage errors (argparse printed them)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
+        if args.command != "sim" and (problem := _demo_option_problem(args)):
+            err(state, problem)
+            return EXIT_USAGE
         if args.command is None:
             return _dashboard(args, state)
         if args.command == "sim":
@@ -108,6 +111,25 @@ def load_settings(args: argparse.Namespace) -> Any:
 # ---------------------------------------------------------------------------- dashboard, sim
 
 
+def _demo_option_problem(args: argparse.Namespace) -> str | None:
+    """``--scenario`` / ``--pickup`` belong to ``--demo``: what is wrong with them, if anything."""
+    given = [(k, v) for k in ("scenario", "pickup") if (v := getattr(args, k, None)) is not None]
+    if not given:
+        return None
+    k, v = given[0]
+    if args.command is not None:
+        return f"--{k} is for the dashboard's demo; it does not apply to headless commands"
+    if not args.demo:
+        return f"--{k} goes with --demo (the dashboard's simulator): rpdash --demo --{k} {safe(v)}"
+    from rpdash.sim.scenarios import pickup_orders, scenario_names
+
+    for k, v, valid in (("scenario", args.scenario, scenario_names()),
+                        ("pickup", args.pickup, list(pickup_orders()))):  # fmt: skip
+        if v is not None and v not in valid:
+            return f"unknown --{k} {safe(v)}; choose one of: {', '.join(valid)}"
+    return None
+
+
 def _dashboard(args: argparse.Namespace, state: State) -> int:
     import gc
 
@@ -136,12 +158,13 @@ def _dashboard_run(args: argparse.Namespace, state: State) -> int:
             f"the dashboard is not available ({exc}); the headless commands work: rpdash --help",
         )
         return EXIT_USAGE
+    demo_opts = {k: v for k in ("scenario", "pickup") if (v := getattr(args, k, None)) is not None}
     if args.local_worker:
         if args.demo:
             err(state, "--local-worker and --demo do not go together: pick one")
             return EXIT_USAGE
         return int(run_tui(settings, local_worker=args.local_worker) or 0)
-    return int(run_tui(settings, demo=args.demo, endpoints=endpoints) or 0)
+    return int(run_tui(settings, demo=args.demo, endpoints=endpoints, **demo_opts) or 0)
 
 
 def _sim(args: argparse.Namespace) -> int:

@@ -27,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="endpoint to watch (name from the config file or id); repeatable",
     )
     p.add_argument("--demo", action="store_true", help="run against a built-in simulated RunPod")
+    p.add_argument("--scenario", metavar="NAME", default=None,
+                   help="with --demo: the simulator's scenario, e.g. an incident drill such as "
+                        "crashloop (list: rpdash sim --list-scenarios; default demo)")
+    p.add_argument("--pickup", metavar="ORDER", default=None,
+                   help="with --demo: how workers take queued jobs: fifo, batch or random")
     p.add_argument("--readonly", action="store_true", help="hide and refuse destructive actions")
     p.add_argument("--local-worker", metavar="URL", nargs="?", const="http://localhost:8000",
                    help="drive a local dev worker (python handler.py --rp_serve_api; default "

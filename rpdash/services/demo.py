@@ -14,6 +14,7 @@ its jobs alive at once, nothing submitted while the session is paused.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,10 +46,17 @@ def start_demo(
     time_scale: float = 1.0,
     seed: int | None = None,
     *,
+    pickup: str | None = None,
     api_key: str | None = DEMO_API_KEY,
     port: int = 0,
 ) -> DemoEnv:
     """Start ``SimServer(scenario)`` on 127.0.0.1 (a free port unless ``port`` is given).
+
+    ``pickup`` (fifo, batch, random; None = the scenario's own) is how the simulated
+    workers take queued jobs. ``seed`` fixes the scenario's behaviour (faults, workers,
+    background traffic; random when None), but job and worker ids are fresh in every run
+    even with a fixed seed: the demo history keeps earlier runs' jobs, and an id seen again
+    would mix an old run's job with a new one (and retrying an old one would 404).
 
     ``time_scale`` > 1 makes the simulated endpoints run faster than real time. The
     Session polls on real time, so the default 1.0 keeps what it learns (execution times)
@@ -63,7 +71,11 @@ def start_demo(
         scenario=scenario,
         seed=random.randrange(1 << 30) if seed is None else seed,
         time_scale=time_scale,
-    ).start()
+        pickup=pickup,
+    )
+    # ids from a run-unique seed (before the server thread starts: no race)
+    sim.engine._rng_ids = random.Random(os.urandom(16))
+    sim.start()
     return DemoEnv(sim=sim, base_url=sim.base_url, api_key=api_key, endpoints=list(sim.endpoints))
 
 
@@ -136,9 +148,8 @@ class DemoTraffic:
         eps = set(getattr(session, "endpoints", []) or [])
         # only kinds whose endpoint is watched (another scenario may lack some)
         self.kinds = [k for k in _KINDS if not eps or k[0] in eps]
-        if not self.kinds and eps:
-            first = sorted(eps)[0]
-            self.kinds = [(first, "run", 1.0, _asr)]
+        if not self.kinds and eps:  # another scenario's endpoints: quick jobs on each
+            self.kinds = [(ep, "run", 1.0, _asr) for ep in sorted(eps)]
 
     def stop(self) -> None:
         self._stopped = True

@@ -84,6 +84,8 @@ class RpdashApp(AppHelpers, ErrorGuard, App[int]):
         strict_errors: bool = False,
         tick_interval: float = 1.0,
         local_worker: str | None = None,
+        scenario: str | None = None,
+        pickup: str | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -91,7 +93,7 @@ class RpdashApp(AppHelpers, ErrorGuard, App[int]):
             if settings is None:
                 raise ValueError("RpdashApp needs settings or a backend")
             backend = LiveBackend(settings, endpoints=endpoints, demo=demo,
-                                  local_worker=local_worker)
+                                  local_worker=local_worker, scenario=scenario, pickup=pickup)
         self.backend: Backend = backend
         self.clock: Clock = clock or RealClock()
         self.highlight = highlight
@@ -438,9 +440,12 @@ class RpdashApp(AppHelpers, ErrorGuard, App[int]):
 
 
 def run_tui(settings: Settings, *, demo: bool = False, endpoints: list[str] | None = None,
-            local_worker: str | None = None) -> int:
-    """Entry point used by the CLI: run the dashboard until the user quits."""
-    app = RpdashApp(settings, demo=demo, endpoints=endpoints, local_worker=local_worker)
+            local_worker: str | None = None, scenario: str | None = None,
+            pickup: str | None = None) -> int:
+    """Entry point used by the CLI: run the dashboard until the user quits. ``scenario`` and
+    ``pickup`` choose the --demo simulator's world (services.demo.start_demo)."""
+    app = RpdashApp(settings, demo=demo, endpoints=endpoints, local_worker=local_worker,
+                    scenario=scenario, pickup=pickup)
     result = app.run()
     if app.return_code not in (None, 0):
         return int(app.return_code)

@@ -125,9 +125,12 @@ class LiveBackend:
     simulator in-process (services.demo.start_demo) and runs DemoTraffic against it."""
 
     def __init__(self, settings: Settings, *, endpoints: list[str] | None = None,
-                 demo: bool = False, local_worker: str | None = None) -> None:
+                 demo: bool = False, local_worker: str | None = None,
+                 scenario: str | None = None, pickup: str | None = None) -> None:
         self.settings = settings
         self.demo = demo
+        #: the --demo simulator's scenario (default "demo") and pickup order
+        self.demo_world = {"scenario": scenario or "demo", "pickup": pickup}
         #: URL of a local dev worker (``--local-worker``): LocalWorkerClient, no RunPod
         self.local_url = local_worker.rstrip("/") if local_worker else None
         self._endpoints = endpoints
@@ -189,7 +192,7 @@ class LiveBackend:
         if self.demo:
             from rpdash.services.demo import start_demo
 
-            self.demo_env = await asyncio.to_thread(start_demo)
+            self.demo_env = await asyncio.to_thread(start_demo, **self.demo_world)
             api_key = self.demo_env.api_key
             base_url = self.demo_env.base_url
             endpoints = list(self.demo_env.endpoints)
