@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
@@ -24,6 +25,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
 from rpdash.core.models import Policy
 from rpdash.tui.actions import PANE_KEYS, ReadonlyAware, bindings_for
 from rpdash.tui.format import inert, json_position
+from rpdash.tui.widgets.keyorder import InOrderKeys
 
 DEFAULT_INPUT = '{\n  "prompt": "hello"\n}\n'
 MODES = (("run", "run"), ("runsync", "runsync"), ("stream", "stream"))
@@ -54,15 +56,21 @@ def syntax_available() -> bool:
         return False
 
 
-class JsonEditor(TextArea):
+class JsonEditor(InOrderKeys, TextArea):
     """The input editor: alt+1-alt+4 (``¡`` ``™`` ``£`` ``¢`` from most terminals) switch
-    panes instead of being typed into the JSON."""
+    panes instead of being typed into the JSON; keys typed in one burst apply in order."""
+
+    def _inserts_itself(self, event: events.Key) -> bool:
+        if not self.read_only and (event.key == "enter" or (
+                self.tab_behavior == "indent" and event.key in ("tab", "escape"))):
+            return True
+        return super()._inserts_itself(event)
 
     def check_consume_key(self, key: str, character: str | None = None) -> bool:
         return key not in PANE_KEYS and super().check_consume_key(key, character)
 
 
-class FieldInput(Input):
+class FieldInput(InOrderKeys, Input):
     """A one-line field of the form; leaves the pane keys to the bindings too."""
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
