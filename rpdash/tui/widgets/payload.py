@@ -1,0 +1,94 @@
+"""Large inputs in the submit form (issue 16.2): what is too big to edit, highlight or
+check on every key, and the pieces the form uses for them.
+
+Textual's TextArea costs O(document) per edit and per frame (the highlight map is rebuilt
+from a whole-tree query after every edit; ``WrappedDocument.height`` sums every line for
+each rendered line). So the form:
+
+- turns JSON highlighting off above :data:`HIGHLIGHT_MAX_BYTES` (the hint line says so);
+- checks the JSON off the UI thread, debounced, for texts above :data:`ASYNC_CHECK_BYTES`
+  (a generation number makes the newest edit win);
+- keeps a payload above :data:`HOLD_BYTES` out of the TextArea altogether: the form holds
+  the exact text (submitted as is), the editor shows a read-only preview of its first
+  :data:`PREVIEW_LINES` lines and the message line a summary.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rpdash.tui.format import json_position
+
+HIGHLIGHT_MAX_BYTES = 200_000
+HIGHLIGHT_MAX_LINES = 5_000
+ASYNC_CHECK_BYTES = 100_000
+ASYNC_CHECK_LINES = 2_000
+HOLD_BYTES = 1_000_000
+PREVIEW_LINES = 200
+DEBOUNCE_S = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class JsonCheck:
+    """The verdict on one version of the input (``gen``): message None when valid, and
+    then ``value`` is the parsed object (so submit need not parse 10 MB again)."""
+
+    gen: int
+    message: str | None
+    value: dict[str, Any] | None
+    size: int
+
+
+def check_json(text: str, gen: int) -> JsonCheck:
+    """Pure, thread-safe: validate ``text`` as a JSON object."""
+    message, _line, _col = json_position(text)
+    value = None
+    if message is None:
+        value = json.loads(text)
+    return JsonCheck(gen, message, value, len(text))
+
+
+def formatted(text: str) -> str | None:
+    """Pure, thread-safe: ``text`` pretty-printed (None when it is not JSON)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class HeldPayload:
+    """A payload too big for the editor: the exact text, with what the form shows of it."""
+
+    text: str
+    lines: int
+    preview: str
+
+    @classmethod
+    def of(cls, text: str) -> HeldPayload:
+        lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+        head = text.split("\n", PREVIEW_LINES)[:PREVIEW_LINES]
+        more = lines - len(head)
+        preview = "\n".join(head)
+        if more > 0:
+            preview += f"\n… {more:,} more lines (held by the form, not shown)"
+        return cls(text, lines, preview)
+
+    @property
+    def size_text(self) -> str:
+        return human_size(len(self.text))
+
+
+def human_size(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f} MB"
+    if n >= 1_000:
+        return f"{n / 1e3:.0f} kB"
+    return f"{n} bytes"
+
+
+def too_big(text: str) -> bool:
+    return len(text) > HOLD_BYTES
