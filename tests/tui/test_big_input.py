@@ -16,6 +16,7 @@ from textual import events
 from rpdash.tui.widgets.submit import SubmitForm
 
 from .conftest import started, text_of, wait_for
+from .test_fast_keys import feed_chunk
 from .test_keyboard import SIZE, fake_app
 
 
@@ -59,8 +60,8 @@ async def test_a_payload_over_1_mb_is_held_summarised_and_submitted_exactly():
         # the editor shows the first lines only, read-only
         assert form.editor.document.line_count < 250 and form.editor.read_only
         assert '"prompt": "summarise"' in text_of(form.editor)
-        await pilot.press("x")
-        assert form.held_payload == text
+        await pilot.press("x", "q", "n")  # typed into the preview: no effect (no quit)
+        assert form.held_payload == text and app.is_running and app.focused is form.editor
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: session.sent("submit"), what="the submit")
         assert session.sent("submit")[0][1] == json.loads(text)
@@ -101,12 +102,25 @@ async def test_checks_of_a_big_input_are_debounced_and_the_newest_edit_wins():
         paste(app, text)
         await pasted(pilot, form)
         form.editor.move_cursor((1, 14))  # inside "summarise"
-        await pilot.press("quotation_mark")  # invalid ...
-        assert "checking the JSON" in text_of(msg)  # not parsed on the key
-        await pilot.press("backspace")  # ... and valid again before the check ran
-        await wait_for(pilot, lambda: "✓" in text_of(msg) or "✗" in text_of(msg), timeout=20)
+        shown: list[str] = []
+        show = form._show_verdict
+        form._show_verdict = lambda: (shown.append(text_of(msg)), show())[1]  # type: ignore
+        # '"' (invalid) and its backspace (valid again) in one burst: the check waits for
+        # the burst to end, and the verdict on the in-between version is never shown
+        feed_chunk(app, '"\x7f')
+        await wait_for(pilot, lambda: len(shown) >= 3 and "✓" in text_of(msg), timeout=20)
         await pilot.pause(0.5)
         assert "valid JSON object" in text_of(msg) and form.error is None
+        assert not any("✗" in seen for seen in shown), shown
         await pilot.press("quotation_mark")
         await wait_for(pilot, lambda: "✗" in text_of(msg), timeout=20)
         assert form.error and "line 2" in form.error
+
+
+def test_the_preview_of_a_minified_payload_is_cut_short():
+    from rpdash.tui.widgets.payload import PREVIEW_WIDTH, HeldPayload
+
+    text = json.dumps(json.loads(big_json(12_000)))  # one 1.3 MB line
+    held = HeldPayload.of(text)
+    assert held.text == text and held.lines == 1
+    assert len(held.preview) <= PREVIEW_WIDTH + 2 and held.preview.endswith("…")

@@ -27,6 +27,7 @@ ASYNC_CHECK_BYTES = 100_000
 ASYNC_CHECK_LINES = 2_000
 HOLD_BYTES = 1_000_000
 PREVIEW_LINES = 200
+PREVIEW_WIDTH = 1_000
 DEBOUNCE_S = 0.15
 
 
@@ -70,9 +71,11 @@ class HeldPayload:
     @classmethod
     def of(cls, text: str) -> HeldPayload:
         lines = text.count("\n") + (0 if text.endswith("\n") else 1)
-        head = text.split("\n", PREVIEW_LINES)[:PREVIEW_LINES]
+        head = text[:PREVIEW_LINES * PREVIEW_WIDTH].split("\n", PREVIEW_LINES)[:PREVIEW_LINES]
         more = lines - len(head)
-        preview = "\n".join(head)
+        # a minified payload is one long line: the preview cuts lines, not just counts them
+        preview = "\n".join(h if len(h) <= PREVIEW_WIDTH else h[:PREVIEW_WIDTH] + " …"
+                             for h in head)
         if more > 0:
             preview += f"\n… {more:,} more lines (held by the form, not shown)"
         return cls(text, lines, preview)

@@ -93,6 +93,9 @@ class JsonEditor(InOrderKeys, TextArea):
             event.stop()
             event.prevent_default()
             self.post_message(self.DropHeld())
+        elif self.held and self.check_consume_key(event.key, event.character):
+            event.stop()  # typed into the preview: nothing (and never a dashboard key)
+            event.prevent_default()
 
     async def _on_paste(self, event: events.Paste) -> None:
         if self.held or too_big(event.text):
@@ -109,7 +112,11 @@ class JsonEditor(InOrderKeys, TextArea):
         return super()._inserts_itself(event)
 
     def check_consume_key(self, key: str, character: str | None = None) -> bool:
-        return key not in PANE_KEYS and super().check_consume_key(key, character)
+        if key in PANE_KEYS:
+            return False
+        if self.held:  # a read-only preview, but typing into it must not quit the app
+            return bool(character and character.isprintable())
+        return super().check_consume_key(key, character)
 
 
 class FieldInput(InOrderKeys, Input):
