@@ -17,6 +17,13 @@ sends it). Then, 30 presses each unless said:
 - **alt+2 / alt+4**: leaving the editor for the job list and coming back;
 - **ctrl+f** (format, 3 presses): to the frame showing the reformatted text.
 
+Since issue 16.2 the form holds a payload over 1 MB out of the editor (a summary line
+and a read-only preview of its first lines): then the typing presses are skipped (there
+is nothing to type into), down/pagedown move in the preview, ctrl+f pretty-prints the
+held payload after it was compacted to one line (to the frame showing the new summary),
+and a last **backspace** drops the payload (to the frame showing the empty editor). Use
+``--mb 0.9`` for typing in a big input that stays in the editor.
+
 ``--profile`` prints a cProfile of the paste and of the typed keys (where the time goes:
 validation, tree-sitter, the document). ``--no-highlight`` runs the editor without
 highlighting (``RpdashApp(highlight=False)``, what the tests use), for comparison.
@@ -87,6 +94,15 @@ class BigInput:
     def verdict(app: Any) -> str:
         return static_text(app.dashboard.query_one("#sf-msg"))
 
+    @staticmethod
+    def held(app: Any) -> bool:
+        return getattr(app.dashboard.query_one("#submit"), "held_payload", None) is not None
+
+    @staticmethod
+    def held_lines(app: Any) -> int | None:
+        held = getattr(app.dashboard.query_one("#submit"), "_held", None)
+        return held.lines if held else None
+
 
 async def run(mb: float, presses: int, jobs: int, highlight: bool,
               profile: bool) -> dict[str, Any]:
@@ -153,22 +169,30 @@ async def run(mb: float, presses: int, jobs: int, highlight: bool,
                 await settle(0.5)
                 ed.document.replace_range = parts["edit"].wrap(ed.document.replace_range)
                 assert "valid JSON" not in BigInput.verdict(app) or "✗" in BigInput.verdict(app)
-                # the paste: two frames of interest
-                probe.expect("paste: text shown", lambda: ed.document.line_count >= n_lines - 1)
-                await press("", "paste: validated", lambda: ed.document.line_count >= n_lines - 1
+                # the paste: two frames of interest. A payload the form holds out of the
+                # editor (rpdash >= issue 16.2: over 1 MB) shows a preview and a summary
+                def shown() -> bool:
+                    return (ed.document.line_count >= n_lines - 1
+                            or BigInput.held(app) and " MB, " in BigInput.verdict(app))
+
+                probe.expect("paste: text shown", shown)
+                await press("", "paste: validated", lambda: shown()
                             and "✓" in BigInput.verdict(app), paste=text, timeout=120,
                             prof="paste")
                 await settle(1.0)
                 res["line_count"] = ed.document.line_count
-                # typing inside the "prompt" string (line 1: '  "prompt": "summarise ...",')
-                for _ in range(presses):
+                res["language_after"] = ed.language
+                held = res["held"] = BigInput.held(app)
+                # typing inside the "prompt" string (line 1: '  "prompt": "summarise ...",');
+                # a held payload is not typed into (read-only preview)
+                for _ in range(0 if held else presses):
                     ed.move_cursor((1, 20))
                     await settle(0.1)
                     loc = ed.cursor_location
                     await press("x", "char", lambda loc=loc: ed.cursor_location == (loc[0], loc[1] + 1),
                                 prof="typing")
                     await settle()
-                for _ in range(presses):
+                for _ in range(0 if held else presses):
                     await press("quotation_mark", "quote (verdict: invalid)",
                                 lambda: "✗" in BigInput.verdict(app), prof="typing")
                     await settle()
@@ -179,6 +203,9 @@ async def run(mb: float, presses: int, jobs: int, highlight: bool,
                 await settle()
                 for key in ("down", "pagedown"):
                     for _ in range(presses):
+                        if held and ed.cursor_location[0] > 100:
+                            ed.move_cursor((2, 0))  # the preview is ~200 lines
+                            await settle()
                         row = ed.cursor_location[0]
                         await press(key, key, lambda r=row: ed.cursor_location[0] > r, prof="moves")
                         await settle()
@@ -188,7 +215,16 @@ async def run(mb: float, presses: int, jobs: int, highlight: bool,
                     await settle()
                     await press("alt+4", "alt+4 (back to editor)", lambda: app.focused is ed)
                     await settle()
-                for _ in range(3):
+                for _ in range(3 if held else 0):
+                    # the held payload compacted to one line, then ctrl+f pretty-prints it
+                    form.load_input(json.dumps(json.loads(text)))
+                    await wait_until(lambda: "✓" in BigInput.verdict(app), 60, "compact")
+                    await settle(1.0)
+                    await press("ctrl+f", "ctrl+f (format)", lambda: (BigInput.held_lines(app)
+                                or 0) > 1 and "✓" in BigInput.verdict(app), timeout=120,
+                                prof="format")
+                    await settle(1.0)
+                for _ in range(0 if held else 3):
                     before = ed.document.line_count
                     ed.move_cursor((0, 0))
                     # make it need formatting: join the first two lines
@@ -197,6 +233,12 @@ async def run(mb: float, presses: int, jobs: int, highlight: bool,
                     await press("ctrl+f", "ctrl+f (format)", lambda b=before: ed.document.line_count == b
                                 and ed.document.get_line(1).startswith("  "), timeout=120, prof="format")
                     await settle(1.0)
+                if held:  # backspace drops the held payload: an empty editor
+                    ed.focus()
+                    await settle()
+                    await press("backspace", "backspace (drop payload)", lambda:
+                                not BigInput.held(app) and ed.text == ""
+                                and "empty" in BigInput.verdict(app))
                 res["internal_errors"] = [repr(e) for e in app.internal_errors]
         finally:
             probe.uninstall()
@@ -234,7 +276,8 @@ def main() -> None:
         print(json.dumps(res))
         return
     print(f"{res['bytes'] / 1e6:.1f} MB, {res['lines']:,} lines pasted (editor: "
-          f"{res.get('line_count', 0):,} lines, language {res.get('language')}); load average "
+          f"{res.get('line_count', 0):,} lines, language {res.get('language')}, held by the "
+          f"form: {res.get('held', False)}); load average "
           f"before {load0[0]:.2f}, after {res['load_after'][0]:.2f}")
     print(f"{'key':32} {'n':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9} {'t/o':>4}")
     for k, v in res["keys"].items():

@@ -16,6 +16,7 @@ from textual.widgets import Input, Static
 
 from rpdash.services.events import ConnState, HealthEvent
 from rpdash.tui.format import inert
+from rpdash.tui.widgets.keyorder import InOrderKeys
 
 
 class TopBar(Static):
@@ -189,7 +190,7 @@ class StatusBar(Static):
             self.update(t)
 
 
-class LineInput(Input):
+class LineInput(InOrderKeys, Input):
     """A one-line prompt (``:`` commands, ``/`` filter). Enter submits, esc closes."""
 
     BINDINGS = [Binding("escape", "close", "Close", show=False)]

@@ -9,21 +9,37 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
+from textual.worker import Worker, WorkerState
 
 from rpdash.core.models import Policy
 from rpdash.tui.actions import PANE_KEYS, ReadonlyAware, bindings_for
-from rpdash.tui.format import inert, json_position
+from rpdash.tui.format import inert
+from rpdash.tui.widgets.keyorder import InOrderKeys
+from rpdash.tui.widgets.payload import (
+    ASYNC_CHECK_BYTES,
+    ASYNC_CHECK_LINES,
+    DEBOUNCE_S,
+    HIGHLIGHT_MAX_BYTES,
+    HIGHLIGHT_MAX_LINES,
+    HeldPayload,
+    JsonCheck,
+    check_json,
+    formatted,
+    too_big,
+)
 
 DEFAULT_INPUT = '{\n  "prompt": "hello"\n}\n'
 MODES = (("run", "run"), ("runsync", "runsync"), ("stream", "stream"))
@@ -54,15 +70,56 @@ def syntax_available() -> bool:
         return False
 
 
-class JsonEditor(TextArea):
+class JsonEditor(InOrderKeys, TextArea):
     """The input editor: alt+1-alt+4 (``¡`` ``™`` ``£`` ``¢`` from most terminals) switch
-    panes instead of being typed into the JSON."""
+    panes instead of being typed into the JSON; keys typed in one burst apply in order.
+
+    A paste too big to edit (see :mod:`rpdash.tui.widgets.payload`) is handed to the form
+    (:class:`BigPaste`) instead of being inserted; while the form holds one, the editor is
+    a read-only preview and backspace/delete ask the form to drop it (:class:`DropHeld`)."""
+
+    class BigPaste(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    class DropHeld(Message):
+        pass
+
+    held = False
+
+    async def _on_key(self, event: events.Key) -> None:
+        if self.held and event.key in ("backspace", "delete"):
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.DropHeld())
+        elif self.held and self.check_consume_key(event.key, event.character):
+            event.stop()  # typed into the preview: nothing (and never a dashboard key)
+            event.prevent_default()
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        if self.held or too_big(event.text):
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.BigPaste(event.text))
+        elif len(event.text) > HIGHLIGHT_MAX_BYTES:
+            self.language = None  # before the insert: one highlight pass costs seconds
+
+    def _inserts_itself(self, event: events.Key) -> bool:
+        if not self.read_only and (event.key == "enter" or (
+                self.tab_behavior == "indent" and event.key in ("tab", "escape"))):
+            return True
+        return super()._inserts_itself(event)
 
     def check_consume_key(self, key: str, character: str | None = None) -> bool:
-        return key not in PANE_KEYS and super().check_consume_key(key, character)
+        if key in PANE_KEYS:
+            return False
+        if self.held:  # a read-only preview, but typing into it must not quit the app
+            return bool(character and character.isprintable())
+        return super().check_consume_key(key, character)
 
 
-class FieldInput(Input):
+class FieldInput(InOrderKeys, Input):
     """A one-line field of the form; leaves the pane keys to the bindings too."""
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
@@ -108,6 +165,13 @@ class SubmitForm(ReadonlyAware, Vertical):
         self._highlight = highlight
         self.error: str | None = None  # the current validation message (None: valid)
         self.busy = False
+        self._held: HeldPayload | None = None  # a payload too big for the editor
+        self._gen = 0  # bumped by every change of the JSON; the newest check wins
+        self._json: JsonCheck | None = None  # the verdict on the current JSON (None: pending)
+        self._size_hint = 0  # characters in the JSON at the last check
+        self._check_timer: Any = None
+        self._syntax_ready = False
+        self._hint_shown = ""
 
     def compose(self) -> ComposeResult:
         opts = [(self._label(e), e) for e in self._endpoints]
@@ -133,12 +197,26 @@ class SubmitForm(ReadonlyAware, Vertical):
         with Horizontal(classes="sf-row"):
             yield Label("webhook ", classes="sf-label")
             yield FieldInput(placeholder="https://… (optional)", compact=True, id="sf-webhook")
-        yield Static(
-            Text.assemble(("^s", "bold"), " submit · ", ("^o", "bold"), " recent · ",
-                          ("^f", "bold"), " format · ", ("esc", "bold"), " back", style="dim",
-                          overflow="ellipsis", no_wrap=True),
-            id="sf-hint",
-        )
+        yield Static(self._hint(), id="sf-hint")
+
+    def _hint(self) -> Text:
+        keys = [("^s", "submit"), ("^o", "recent"), ("^f", "format"), ("esc", "back")]
+        note = ""
+        if self._held is not None:
+            note = "payload held, preview only · "
+            keys[1] = ("⌫", "drop it")
+        elif self._highlight and self._syntax_ready and self.editor.language is None:
+            note = "highlighting off (large input) · "
+        parts: list[Any] = [(note, "italic"), *(
+            part for i, (key, words) in enumerate(keys)
+            for part in ((key, "bold"), f" {words}" + (" · " if i < len(keys) - 1 else "")))]
+        return Text.assemble(*parts, style="dim", overflow="ellipsis", no_wrap=True)
+
+    def _refresh_hint(self) -> None:
+        hint = self._hint()
+        if not getattr(self.app, "readonly", False) and hint.plain != self._hint_shown:
+            self._hint_shown = hint.plain
+            self.query_one("#sf-hint", Static).update(hint)
 
     def _label(self, endpoint_id: str) -> str:
         name = self._names.get(endpoint_id)
@@ -153,8 +231,19 @@ class SubmitForm(ReadonlyAware, Vertical):
                 Text("read-only: no submit (edit only)", style="italic yellow"))
 
     def _enable_highlight(self) -> None:
-        if syntax_available():
-            self.editor.language = "json"
+        self._syntax_ready = syntax_available()
+        self._sync_highlight()
+
+    def _sync_highlight(self) -> None:
+        """JSON highlighting on while the input is small (Textual rebuilds the whole highlight
+        map after every edit: seconds per key at 1 MB), off above it; the hint says so."""
+        ed = self.editor
+        small = (self._held is None and self._size_hint <= HIGHLIGHT_MAX_BYTES
+                 and ed.document.line_count <= HIGHLIGHT_MAX_LINES)
+        want = "json" if self._highlight and self._syntax_ready and small else None
+        if ed.language != want:
+            ed.language = want
+        self._refresh_hint()
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -182,39 +271,114 @@ class SubmitForm(ReadonlyAware, Vertical):
         """Prefill the editor (``e`` on a job, recent inputs)."""
         text = value if isinstance(value, str) else json.dumps(value, indent=2,
                                                                 ensure_ascii=False)
-        self.editor.load_text(text)
+        self._set_json_text(text)
         if endpoint_id:
             self.set_endpoint(endpoint_id)
         if mode:
             self.set_mode(mode)
+
+    def _set_json_text(self, text: str) -> None:
+        """The new input: into the editor, or held by the form when too big to edit."""
+        ed = self.editor
+        self._size_hint = len(text)
+        self._held = HeldPayload.of(text) if too_big(text) else None
+        ed.held = ed.read_only = self._held is not None
+        self._sync_highlight()  # before the text goes in: highlighting it may cost seconds
+        ed.load_text(self._held.preview if self._held else text)
+        self._refresh_hint()
         self.validate_input()
+
+    @property
+    def held_payload(self) -> str | None:
+        """The exact text of a payload held out of the editor (None: the editor has it)."""
+        return self._held.text if self._held else None
+
+    def on_json_editor_big_paste(self, event: JsonEditor.BigPaste) -> None:
+        event.stop()
+        self._set_json_text(event.text)
+
+    def on_json_editor_drop_held(self, event: JsonEditor.DropHeld) -> None:
+        event.stop()
+        self._set_json_text("")
 
     # ------------------------------------------------------------------ validation
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
-        self.validate_input()
+        if self._held is None:  # a held payload's preview changes only with the payload
+            self.validate_input()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self.validate_input()
+        self._show_verdict()
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
-        self.validate_input()
+        self._show_verdict()
+
+    def _json_text(self) -> str:
+        return self._held.text if self._held else self.editor.text
+
+    def _big(self) -> bool:
+        return (self._held is not None or self._size_hint > ASYNC_CHECK_BYTES
+                or self.editor.document.line_count > ASYNC_CHECK_LINES)
 
     def validate_input(self) -> str | None:
-        """Check everything; show the first problem under the editor."""
+        """The JSON changed: check it (a big one off the UI thread, debounced, the newest
+        version winning) and show the first problem under the editor."""
+        self._gen += 1
+        if self._check_timer is not None:
+            self._check_timer.stop()
+            self._check_timer = None
+        if not self._big():
+            self._apply_check(check_json(self.editor.text, self._gen))
+            return self.error
+        self._json = None
+        if self._held is not None:
+            self._start_check()  # changes only by a paste or a load: no burst to wait out
+        else:
+            self._check_timer = self.set_timer(DEBOUNCE_S, self._start_check)
+        return self._show_verdict()
+
+    def _start_check(self) -> None:
+        self._check_timer = None
+        self.run_worker(partial(check_json, self._json_text(), self._gen), thread=True,
+                        group="sf-check", exclusive=True, exit_on_error=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.node is not self or worker.state != WorkerState.SUCCESS:
+            return
+        event.stop()
+        if worker.group == "sf-check":
+            self._apply_check(worker.result)
+        elif worker.group == "sf-format" and isinstance(worker.result, str):
+            self._set_json_text(worker.result)
+
+    def _apply_check(self, check: JsonCheck) -> None:
+        if check.gen != self._gen:
+            return  # an older version of the input: a newer check is coming
+        self._json = check
+        self._size_hint = check.size
+        self._sync_highlight()
+        self._show_verdict()
+
+    def _show_verdict(self) -> str | None:
         self.error = self._problem()
         msg = self.query_one("#sf-msg", Static)
-        if self.error is None:
-            msg.update(Text("✓ valid JSON object", style="green"))
+        held = self._held
+        size = f" · {held.size_text}, {held.lines:,} lines" if held else ""
+        if self._json is None and self.error is None:
+            msg.update(Text("… checking the JSON" + size, style="dim"))
+            msg.remove_class("-error")
+        elif self.error is None:
+            msg.update(Text("✓ valid JSON object" + size, style="green", no_wrap=True,
+                            overflow="ellipsis"))
             msg.remove_class("-error")
         else:
-            msg.update(Text("✗ " + inert(self.error, one_line=True), style="bold red"))
+            msg.update(Text("✗ " + inert(self.error, one_line=True) + size, style="bold red"))
             msg.add_class("-error")
         return self.error
 
     def _problem(self) -> str | None:
-        message, _line, _col = json_position(self.editor.text)
-        if message:
-            return message
+        if self._json is not None and self._json.message:
+            return self._json.message
         try:
             self._policy()
         except ValueError as exc:
@@ -247,7 +411,16 @@ class SubmitForm(ReadonlyAware, Vertical):
 
     def build(self) -> SubmitSpec | None:
         """The request in the form, or None (and the message shown) when it is not valid."""
-        if self.validate_input() is not None:
+        check = self._json
+        if self._held is None or check is None or check.gen != self._gen:
+            # the editor's text as it is now (its Changed may still be queued), or a check
+            # still running: check it here, once, at submit
+            self._gen += 1
+            if self._check_timer is not None:
+                self._check_timer.stop()
+                self._check_timer = None
+            self._apply_check(check_json(self._json_text(), self._gen))
+        if self._show_verdict() is not None or self._json is None:
             return None
         endpoint = self.endpoint
         if not endpoint:
@@ -257,7 +430,7 @@ class SubmitForm(ReadonlyAware, Vertical):
         hook = self.query_one("#sf-webhook", Input).value.strip() or None
         return SubmitSpec(
             endpoint_id=endpoint,
-            input=json.loads(self.editor.text),
+            input=self._json.value or {},
             mode=mode if isinstance(mode, str) else "run",
             policy=self._policy(),
             webhook=hook,
@@ -295,6 +468,10 @@ class SubmitForm(ReadonlyAware, Vertical):
         self.post_message(self.LeaveRequested())
 
     def action_format_json(self) -> None:
+        if self._big():  # seconds for a big input: in a thread, the result replaces it
+            self.run_worker(partial(formatted, self._json_text()), thread=True,
+                            group="sf-format", exclusive=True, exit_on_error=False)
+            return
         try:
             value = json.loads(self.editor.text)
         except ValueError:
