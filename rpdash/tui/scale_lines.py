@@ -42,12 +42,13 @@ def parts(ep: EndpointInfo) -> dict[str, str]:
 
 def diff_text(before: EndpointInfo, after: EndpointInfo) -> str:
     """``workers 0-3 -> 1-10, idle 5 s -> 30 s``: only what differs (the words of a part
-    are not repeated after the arrow: ``workers 0-3 -> 1-10``); ``unchanged (...)`` when
+    are not repeated after the arrow: ``workers 0-3 -> 1-10``; a part the endpoint has no
+    more reads ``none``: ``idle 5 s -> none`` on REQUEST_COUNT); ``unchanged (...)`` when
     nothing does."""
     old, new = parts(before), parts(after)
     said = []
     for key in PARTS:
-        a, b = old.get(key, f"{key} ?"), new.get(key, f"{key} ?")
+        a, b = old.get(key, f"{key} none"), new.get(key, f"{key} none")
         if a != b:
             said.append(f"{a} -> {b.removeprefix(_WORDS.get(key, ''))}")
     return ", ".join(said) if said else f"unchanged ({scale_text(after)})"

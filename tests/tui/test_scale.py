@@ -154,6 +154,9 @@ async def test_drain_needs_the_typed_name_then_max_0_and_an_empty_queue(tui_sim,
         modal = await top(app, pilot, DrainScreen, "the drain dialog")
         body = text_of(modal.query_one("#dialog-body"))
         assert "Drain mock" in body and "set min and max workers to 0" in body and ":restore" in body
+        # the scale it would save, once read
+        await wait_for(pilot, lambda: "save its scale: workers 0-3, idle 5 s"
+                       in text_of(modal.query_one("#dialog-body")), what="the scale in the dialog")
         name = modal.query_one("#purge-name", Input)
         for ch in "mock-stream":
             await pilot.press({"-": "minus"}.get(ch, ch))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.widgets import Static
 
 from rpdash.api.control.models import EndpointInfo
 from rpdash.services.scaling import confirms
@@ -44,6 +45,12 @@ class DrainScreen(PurgeScreen):
         body.append(")\n:restore puts the scale back; removed jobs are gone.\n\n")
         body.append("Type the endpoint's name to confirm:")
         return body
+
+    def set_scale(self, scale: str) -> None:
+        """The scale, once read (the dialog opens at once and says it when it knows)."""
+        if scale != self.scale:
+            self.scale = scale
+            self.query_one("#dialog-body", Static).update(self._body())
 
     def _matches(self, typed: str) -> bool:
         return confirms(EndpointInfo(self.endpoint_id, self.name_to_type), typed)

@@ -38,7 +38,7 @@ _MESSAGE_FIELD = (("min workers ", "min"), ("max workers ", "max"), ("idle timeo
 def _under_field(msg: str) -> tuple[str, str]:
     """(field, short message) for a ``ScaleChange.checked()`` message."""
     if msg.startswith("an endpoint scaling on REQUEST_COUNT"):
-        return "idle", "REQUEST_COUNT scaling has no idle timeout: keep it as it is"
+        return "idle", "none with REQUEST_COUNT: keep it as it is"
     for start, key in _MESSAGE_FIELD:
         if msg.startswith(start):
             return key, msg.removeprefix(start)

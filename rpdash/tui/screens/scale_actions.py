@@ -212,6 +212,16 @@ class ScaleActionsMixin(DashboardPart):
 
         self.app.push_screen(DrainScreen(ep, self.names.get(ep, ep), size,
                                          scale_text(info) if info is not None else None), answer)
+        if info is None:  # the dialog says the scale it would save once it is read
+            self._run_op("drain_info", svc.control.get_endpoint(ep), context=ep)
+
+    def _done_drain_info(self, msg: OpDone) -> None:
+        if msg.error is not None:
+            return  # the dialog just does not name the scale; the drain reads it again
+        self._app.control_plane.remember(msg.value)
+        dialog = self.app.screen
+        if isinstance(dialog, DrainScreen) and dialog.endpoint_id == msg.context:
+            dialog.set_scale(scale_text(msg.value))
 
     def _done_drain(self, msg: OpDone) -> None:
         ep, _ = self._finish(msg)
