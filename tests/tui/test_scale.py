@@ -90,6 +90,11 @@ async def test_s_opens_the_form_with_the_current_values_and_checks_each_key(tui_
         await wait_for(pilot, lambda: app.screen is dash, what="the form closed")
         assert workers(tui_sim) == {"min": 0, "max": 3, "idleTimeout": 5}
         assert "Scale of mock: nothing changed" in flashes(dash)
+        # the palette's entry opens the same form, on the same endpoint
+        assert "Scale (s)" in [t for _, t, _ in ActionCommands(app.screen)._candidates()]
+        app.run_registry_action("scale")
+        form = await top(app, pilot, ScaleScreen, "the form from the palette")
+        assert form.endpoint_id == "mock"
 
 
 async def test_confirm_no_changes_nothing_yes_applies_and_shows_the_read_back(tui_sim, settings_for):
