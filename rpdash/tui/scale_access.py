@@ -40,6 +40,8 @@ class ScaleAccess:
         self.host = host
         #: endpoint -> the scale a drain saved (None: nothing); absent: not read yet
         self.saved: dict[str, SavedScale | None] = {}
+        #: endpoints whose saved scale is being read
+        self.reading: set[str] = set()
         self._memory: ScaleMemory | None = None
 
     @property

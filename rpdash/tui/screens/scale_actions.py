@@ -71,12 +71,16 @@ class ScaleActionsMixin(DashboardPart):
         if access.memory is None or self._app.readonly:
             return
         eps = endpoints if endpoints is not None else list(getattr(self.session, "endpoints", []))
+        eps = [ep for ep in eps if ep not in access.reading]  # one read at a time each
         if eps:
-            self._run_op("scale_saved", access.read_saved(eps))
+            access.reading.update(eps)
+            self._run_op("scale_saved", access.read_saved(eps), context=eps)
 
     def _done_scale_saved(self, msg: OpDone) -> None:
+        access = self.scale_access
+        access.reading.difference_update(msg.context)
         if msg.error is None:
-            self.scale_access.saved.update(msg.value)
+            access.saved.update(msg.value)
 
     # ------------------------------------------------------------------ availability
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
