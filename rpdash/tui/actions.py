@@ -58,7 +58,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
                priority=True, help="Search every action by name"),
     ActionSpec("command", "colon", "command_line", "Cmd", key_display=":", show=False,
                help=":watch ID, :ep [NAME], :workers, :logs, :metrics, :jobs, :submit, :purge, "
-                    ":filter TEXT, :q"),
+                    ":scale, :drain, :restore, :filter TEXT, :q"),
     ActionSpec("refresh", "ctrl+r", "refresh_now", "Refresh", show=False,
                help="Poll health and job status now"),
     ActionSpec("pause", "p", "toggle_pause", "Pause", help="Pause or resume live refresh"),
@@ -94,6 +94,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="Make this endpoint the current one (submit form, jobs filter)"),
     ActionSpec("purge", "ctrl+d", "purge", "Purge queue", scope="health", destructive=True,
                help="Remove every queued job of this endpoint (asks for its name)"),
+    ActionSpec("scale", "s", "screen.scale_endpoint", "Scale", scope="health", destructive=True,
+               help="Min/max workers, idle timeout, scaler of this endpoint (:scale; shows "
+                    "before -> after, asks first)"),
+    ActionSpec("drain", "", "screen.drain_endpoint", "Drain", scope="health", show=False,
+               destructive=True, key_display=":drain",
+               help=":drain  save this endpoint's scale, set its workers to 0, purge its "
+                    "queue (asks for its name)"),
+    ActionSpec("restore", "", "screen.restore_endpoint", "Restore scale", scope="health",
+               show=False, destructive=True, key_display=":restore",
+               help=":restore  put back the scale the last drain saved (asks first)"),
     ActionSpec("health_down", "j", "cursor_down", "Down", scope="health", show=False,
                palette=False),
     ActionSpec("health_up", "k", "cursor_up", "Up", scope="health", show=False,
@@ -191,8 +201,8 @@ def bindings_for(scope: str) -> list[Binding]:
     """The Textual bindings of one scope, each carrying its registry id."""
     out: list[Binding] = []
     for a in ACTIONS:
-        if a.scope != scope:
-            continue
+        if a.scope != scope or not a.keys:
+            continue  # no key (drain, restore): the palette and the : line only
         out.append(
             Binding(
                 with_terminal_aliases(a.keys),
@@ -209,7 +219,7 @@ def bindings_for(scope: str) -> list[Binding]:
 
 
 #: ``:`` commands that change something on RunPod (absent in read-only mode)
-WRITING_COMMANDS = (":submit", ":purge")
+WRITING_COMMANDS = (":submit", ":purge", ":scale", ":drain", ":restore")
 
 
 def help_text(spec: ActionSpec, *, readonly: bool) -> str:

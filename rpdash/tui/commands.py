@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 COMMANDS_HELP = (
     ":watch JOB_ID [ENDPOINT]  :ep [NAME]  :workers  :logs  :metrics  :jobs  :all  :submit  "
-    ":purge [NAME]  :filter TEXT  :pause  :refresh  :help  :q"
+    ":purge [NAME]  :scale  :drain  :restore  :filter TEXT  :pause  :refresh  :help  :q"
 )
 #: the same without the commands that change something on RunPod (read-only mode)
 COMMANDS_HELP_READONLY = (
@@ -56,6 +56,12 @@ class CommandTarget(Protocol):
 
     def purge(self, endpoint_id: str | None = None) -> None: ...
 
+    def scale_endpoint(self, endpoint_id: str | None = None) -> None: ...
+
+    def drain_endpoint(self, endpoint_id: str | None = None) -> None: ...
+
+    def restore_endpoint(self, endpoint_id: str | None = None) -> None: ...
+
     def flash(self, message: str, severity: str = "information") -> None: ...
 
 
@@ -75,7 +81,7 @@ def run_command(target: CommandTarget, line: str) -> None:
     cmd, args = parsed
     host = target.host
     app = target.app
-    if host.readonly and cmd in ("submit", "new", "purge"):
+    if host.readonly and cmd in ("submit", "new", "purge", "scale", "drain", "restore"):
         target.flash(f"Read-only mode: :{cmd} is not available "
                      "(rpdash was started with --readonly)", "warning")
         return
@@ -103,13 +109,14 @@ def run_command(target: CommandTarget, line: str) -> None:
         target.show_all_jobs()
     elif cmd in ("submit", "new"):
         target.new_job()
-    elif cmd == "purge":
+    elif cmd in ("purge", "scale", "drain", "restore"):
         ep = host.resolve_endpoint(args[0]) if args else None
         if args and ep is None:
             app.notify(f"Unknown endpoint: {inert(args[0], one_line=True)}",
                        severity="warning", markup=False)
             return
-        target.purge(ep)
+        act = target.purge if cmd == "purge" else getattr(target, f"{cmd}_endpoint")
+        act(ep)
     elif cmd == "filter":
         target.set_filter(" ".join(args))
     elif cmd == "pause":

@@ -217,6 +217,11 @@ class ControlPlane:
         self.endpoint_infos[endpoint_id] = info
         return info
 
+    def remember(self, info: EndpointInfo) -> None:
+        """An endpoint as just read or changed (scale, drain, restore): the cache has it."""
+        self._info[info.id] = (time.monotonic(), info)
+        self.endpoint_infos[info.id] = info
+
     async def diagnosis_inputs(self, endpoint_id: str) -> tuple[Any, Any, str | None]:
         """(workers, endpoint info, problem) for :func:`rpdash.services.diagnosis.diagnose`;
         a control plane that cannot be read leaves both None and says why."""

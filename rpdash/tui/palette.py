@@ -20,6 +20,13 @@ def _literal(text: str) -> str:
     return text.replace("[", "\\[")
 
 
+def _why_now(app: Any, action_id: str) -> str | None:
+    """Why the dashboard cannot run an action on the current endpoint now (restore with
+    nothing saved, scale without a control plane), if it says."""
+    why_unavailable = getattr(getattr(app, "dashboard", None), "why_unavailable", None)
+    return why_unavailable(action_id) if why_unavailable is not None else None
+
+
 class ActionCommands(Provider):
     """The command palette lists every registry action that makes sense right now."""
 
@@ -30,8 +37,8 @@ class ActionCommands(Provider):
                 continue
             if app.readonly and a.readonly_hidden:
                 continue
-            keys = display_keys(effective_keys(a, app.keymap))
-            why = app.unsupported_actions.get(a.action.split("(")[0])
+            keys = display_keys(effective_keys(a, app.keymap)) or a.key_display or ""
+            why = app.unsupported_actions.get(a.action.split("(")[0]) or _why_now(app, a.id)
             if why:
                 yield a.id, f"{a.description} ({keys}): not available", why
                 continue

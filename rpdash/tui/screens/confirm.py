@@ -65,6 +65,11 @@ class ConfirmScreen(ModalScreen[bool]):
 class PurgeScreen(ModalScreen[bool]):
     """Purge a queue: shows its size, asks for the endpoint's name."""
 
+    #: the dialog's title, its confirm button, and what a refusal says did not happen
+    HEADING = "Purge queue"
+    YES = "Purge"
+    UNDONE = "nothing was purged"
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("enter", "confirm", "Purge (once the name matches)", show=True),
@@ -78,13 +83,17 @@ class PurgeScreen(ModalScreen[bool]):
         self.name_to_type = name
         self.queue_size = queue_size
 
+    def _named(self, body: Text) -> None:
+        """The endpoint's name in bold, its id after it when they differ."""
+        body.append(inert(self.name_to_type, one_line=True), style="bold")
+        if self.name_to_type != self.endpoint_id:
+            body.append(f" ({inert(self.endpoint_id, one_line=True)})", style="dim")
+
     def _body(self) -> Text:
         size = "unknown (no health answer yet)" if self.queue_size is None else str(self.queue_size)
         body = Text()
         body.append("Remove every job still waiting in the queue of ")
-        body.append(inert(self.name_to_type, one_line=True), style="bold")
-        if self.name_to_type != self.endpoint_id:
-            body.append(f" ({inert(self.endpoint_id, one_line=True)})", style="dim")
+        self._named(body)
         body.append(".\nJobs in queue now: ")
         body.append(size, style="bold yellow")
         body.append("\nJobs already running keep running. This cannot be undone.\n\n")
@@ -99,12 +108,12 @@ class PurgeScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(Text("Purge queue", style="bold red"), id="dialog-title")
+            yield Static(Text(self.HEADING, style="bold red"), id="dialog-title")
             yield Static(self._body(), id="dialog-body")
             yield Input(placeholder=f"type {inert(self.name_to_type, one_line=True)}", id="purge-name")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="no", variant="primary")
-                yield Button("Purge", id="yes", variant="error", disabled=True)
+                yield Button(self.YES, id="yes", variant="error", disabled=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -123,7 +132,7 @@ class PurgeScreen(ModalScreen[bool]):
         if self._matches(event.value):
             self.dismiss(True)
         else:
-            self.notify("The name does not match; nothing was purged", severity="warning",
+            self.notify(f"The name does not match; {self.UNDONE}", severity="warning",
                         timeout=3)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -138,7 +147,7 @@ class PurgeScreen(ModalScreen[bool]):
         if self._matches(self.query_one("#purge-name", Input).value):
             self.dismiss(True)
         else:
-            self.notify("Type the endpoint's name first; nothing was purged",
+            self.notify(f"Type the endpoint's name first; {self.UNDONE}",
                         severity="warning", timeout=3)
 
     def action_cancel(self) -> None:

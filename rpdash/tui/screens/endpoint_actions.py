@@ -1,5 +1,6 @@
 """The endpoints pane's actions: make an endpoint current (``u``), show its jobs
-(``enter``), purge its queue (``ctrl+d``, typed confirm), and show a newly watched one.
+(``enter``), purge its queue (``ctrl+d``, typed confirm), and show a newly watched one;
+scale, drain and restore come with :class:`~rpdash.tui.screens.scale_actions.ScaleActionsMixin`.
 
 The :class:`~rpdash.tui.widgets.health.HealthTable` owns the keys and posts a
 :class:`HealthTable.EndpointAction`; this mixin of the dashboard screen carries it out.
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from rpdash.tui.format import inert, plural
 from rpdash.tui.guard import guarded
 from rpdash.tui.screens.confirm import PurgeScreen
-from rpdash.tui.screens.parts import DashboardPart
+from rpdash.tui.screens.scale_actions import ScaleActionsMixin
 from rpdash.tui.screens.session_calls import err_text
 from rpdash.tui.widgets.health import HealthTable
 from rpdash.tui.widgets.jobs import JobTable
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from rpdash.tui.screens.session_calls import OpDone
 
 
-class EndpointActionsMixin(DashboardPart):
+class EndpointActionsMixin(ScaleActionsMixin):
     """Endpoints-pane actions of :class:`~rpdash.tui.screens.dashboard.DashboardScreen`."""
 
     #: (endpoint, jobs removed) of the last purge (for tests and the debug view)
