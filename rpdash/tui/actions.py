@@ -80,6 +80,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="Live log tail of the current endpoint's workers"),
     ActionSpec("metrics", "M", "show_metrics", "Metrics", show=False, key_display="M",
                help="Latency percentiles, failures, throughput, cold starts, health trends"),
+    ActionSpec("alerts", "exclamation_mark", "show_alerts", "Alerts", show=False, key_display="!",
+               help="Alerts fired and recovered (kept in the history)"),
     *(ActionSpec(f"favourite_{n}", str(n), f"favourite({n})", f"Favourite {n}", show=False,
                  palette=False, help=f"Watch and switch to favourite endpoint {n}")
       for n in range(10)),
@@ -92,6 +94,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="Show only this endpoint's jobs"),
     ActionSpec("endpoint_current", "u", "make_current", "Use", scope="health",
                help="Make this endpoint the current one (submit form, jobs filter)"),
+    ActionSpec("verdict_why", "v", "show_verdict", "Why", scope="health",
+               help="Why the endpoint's verdict says what it says (its reasoning)"),
     ActionSpec("purge", "ctrl+d", "purge", "Purge queue", scope="health", destructive=True,
                help="Remove every queued job of this endpoint (asks for its name)"),
     ActionSpec("health_down", "j", "cursor_down", "Down", scope="health", show=False,
