@@ -342,10 +342,10 @@ class OutputViewer(Vertical, can_focus=False):
         t.append_text(job_status_text(rec))
         t.append("  ")
         t.append(inert(rec.job_id, one_line=True), style="bold")
-        if rec.stuck_progress:
-            t.append("  * RunPod still says IN_PROGRESS; it finished (late progress update)",
-                     style="yellow")
         t.append("\n")
+        if rec.stuck_progress:  # first on its line: a narrow pane must not cut it off
+            t.append("* finished; RunPod still says IN_PROGRESS (late progress update)  ",
+                     style="yellow")
         if self.log_widget.display:  # following only means something for a stream
             self.log_widget.follow_label(t)
             t.append("  ")
