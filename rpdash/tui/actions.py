@@ -57,7 +57,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("palette", "ctrl+p", "command_palette", "Palette", show=False, palette=False,
                priority=True, help="Search every action by name"),
     ActionSpec("command", "colon", "command_line", "Cmd", key_display=":", show=False,
-               help=":watch ID, :ep [NAME], :workers, :logs, :metrics, :jobs, :submit, :purge, "
+               help=":watch ID, :ep [NAME], :workers, :logs, :metrics, :alerts, :jobs, :submit, :purge, "
                     ":scale, :drain, :restore, :filter TEXT, :q"),
     ActionSpec("refresh", "ctrl+r", "refresh_now", "Refresh", show=False,
                help="Poll health and job status now"),
@@ -80,6 +80,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="Live log tail of the current endpoint's workers"),
     ActionSpec("metrics", "M", "show_metrics", "Metrics", show=False, key_display="M",
                help="Latency percentiles, failures, throughput, cold starts, health trends"),
+    ActionSpec("alerts", "exclamation_mark", "show_alerts", "Alerts", show=False, key_display="!",
+               help="Alerts fired and recovered (kept in the history)"),
     *(ActionSpec(f"favourite_{n}", str(n), f"favourite({n})", f"Favourite {n}", show=False,
                  palette=False, help=f"Watch and switch to favourite endpoint {n}")
       for n in range(10)),
@@ -92,6 +94,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                help="Show only this endpoint's jobs"),
     ActionSpec("endpoint_current", "u", "make_current", "Use", scope="health",
                help="Make this endpoint the current one (submit form, jobs filter)"),
+    ActionSpec("verdict_why", "v", "show_verdict", "Why", scope="health",
+               help="Why the endpoint's verdict says what it says (its reasoning)"),
     ActionSpec("purge", "ctrl+d", "purge", "Purge queue", scope="health", destructive=True,
                help="Remove every queued job of this endpoint (asks for its name)"),
     ActionSpec("scale", "s", "screen.scale_endpoint", "Scale", scope="health", destructive=True,

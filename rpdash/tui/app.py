@@ -109,6 +109,8 @@ class RpdashApp(AppHelpers, ErrorGuard, App[int]):
         self._last_error_note = 0.0
         self._stopped = False
         self._ticker: Any = None
+        #: what rpdash wrote to the terminal itself (bell, OSC 9/777), newest last
+        self.terminal_writes: list[str] = []
         theme = getattr(settings, "theme", None)
         if theme:
             with contextlib.suppress(Exception):
@@ -296,9 +298,19 @@ class RpdashApp(AppHelpers, ErrorGuard, App[int]):
         if (dash := self._live_dashboard()) is not None:
             dash.on_problem(msg.event.message, msg.event.severity, msg.event.endpoint_id)
 
+    def write_terminal(self, data: str) -> None:
+        """Write raw bytes-as-text (the bell, a desktop notification) to the terminal,
+        in order with the frames, through the driver; kept in ``terminal_writes``."""
+        self.terminal_writes = [*self.terminal_writes[-49:], data]
+        driver = self._driver
+        if driver is not None and not self.is_headless:
+            with contextlib.suppress(Exception):
+                driver.write(data)
+
     @guarded
     def _tick(self) -> None:
         if (dash := self._live_dashboard()) is not None:
+            dash.tick_incidents()  # alert hold times run while covered too
             dash.tick()
             self.results.sweep()
             dash.refresh_notes()
@@ -308,7 +320,7 @@ class RpdashApp(AppHelpers, ErrorGuard, App[int]):
         if self.readonly and is_destructive(action):
             return False
         if action in ("refresh_now", "toggle_pause", "new_job", "focus_pane", "command_line",
-                      "pick_endpoint", "show_workers", "show_logs", "show_metrics",
+                      "pick_endpoint", "show_workers", "show_logs", "show_metrics", "show_alerts",
                       "favourite") and self.dashboard is None:
             return False
         if action in self.unsupported_actions:
@@ -413,6 +425,10 @@ class RpdashApp(AppHelpers, ErrorGuard, App[int]):
 
     def action_show_metrics(self) -> None:
         self.navigator.open_metrics()
+
+    def action_show_alerts(self) -> None:
+        if (dash := self._live_dashboard()) is not None:
+            dash.show_alerts()
 
     def action_favourite(self, n: int) -> None:
         self.navigator.favourite(n)

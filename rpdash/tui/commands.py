@@ -17,12 +17,12 @@ if TYPE_CHECKING:
     from rpdash.tui.host import AppHost
 
 COMMANDS_HELP = (
-    ":watch JOB_ID [ENDPOINT]  :ep [NAME]  :workers  :logs  :metrics  :jobs  :all  :submit  "
-    ":purge [NAME]  :scale  :drain  :restore  :filter TEXT  :pause  :refresh  :help  :q"
+    ":watch JOB_ID [ENDPOINT]  :ep [NAME]  :workers  :logs  :metrics  :alerts  :jobs  :all  "
+    ":submit  :purge [NAME]  :scale  :drain  :restore  :filter TEXT  :pause  :refresh  :help  :q"
 )
 #: the same without the commands that change something on RunPod (read-only mode)
 COMMANDS_HELP_READONLY = (
-    ":watch JOB_ID [ENDPOINT]  :ep [NAME]  :workers  :logs  :metrics  :jobs  :all  "
+    ":watch JOB_ID [ENDPOINT]  :ep [NAME]  :workers  :logs  :metrics  :alerts  :jobs  :all  "
     ":filter TEXT  :pause  :refresh  :help  :q"
 )
 
@@ -101,7 +101,7 @@ def run_command(target: CommandTarget, line: str) -> None:
             host.action_pick_endpoint(args[0])  # not watched yet: pick it from the list
             return
         target.use_endpoint(ep)
-    elif cmd in ("workers", "logs", "metrics"):
+    elif cmd in ("workers", "logs", "metrics", "alerts"):
         host.run_registry_action(cmd)
     elif cmd == "jobs":
         target.focus_pane("jobs")

@@ -79,3 +79,28 @@ def test_help_screen(snap_compare):
         await pilot.pause(0.2)
 
     assert snap_compare(build_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_verdict_and_alert_line(snap_compare):
+    """A crash-looping endpoint: its verdict in the row and the status bar, the alert in
+    the flash line (issue 15)."""
+    from rpdash.core.models import Health
+    from rpdash.services.alerts import AlertRules
+    from rpdash.services.events import ConnState, HealthEvent
+
+    async def run_before(pilot: Any) -> None:
+        await ready(pilot)
+        dash = pilot.app.dashboard
+        # only llama-chat's alert (whisper's one unhealthy worker would race it to the line)
+        dash.incident_feed.incidents.engine.rules = AlertRules.model_validate(
+            {"verdict_for": 0, "endpoints": {"whisper": {"disabled": ["verdict", "unhealthy"]}}})
+        health = Health.model_validate({
+            "jobs": {"inQueue": 9, "inProgress": 0, "completed": 1520, "failed": 12, "retried": 4},
+            "workers": {"idle": 0, "running": 0, "initializing": 0, "ready": 0, "throttled": 0,
+                        "unhealthy": 3},
+        })
+        dash.on_health(HealthEvent("llama-chat", ConnState.OK, health,
+                                   last_ok_at=pilot.app.clock.time() - 1))
+        await pilot.pause(0.2)
+
+    assert snap_compare(build_app(), terminal_size=SIZE, run_before=run_before)

@@ -124,10 +124,10 @@ async def test_a_burst_of_changes_and_a_single_change_both_reach_the_screen():
 
 
 @pytest.mark.parametrize(("width", "expect", "absent"), [
-    (100, ["q trend", "answer"], ["done", "r trend", "running trend"]),
-    (130, ["done", "thr", "q trend", "r trend", "answer"], ["running trend"]),
-    (155, ["done", "thr", "q trend", "r trend", "answer"], ["running trend"]),
-    (170, ["rdy", "retr", "queue trend", "running trend", "last answer"], []),
+    (100, ["state", "answer"], ["done", "q trend", "r trend", "run trend"]),
+    (130, ["done", "thr", "q trend", "answer"], ["run trend"]),
+    (155, ["done", "thr", "q trend", "answer"], ["run trend"]),
+    (170, ["rdy", "retr", "queue trend", "run trend", "last answer"], []),
 ])
 async def test_the_endpoints_pane_uses_the_width_it_has(width, expect, absent):
     app, _ = fake_app()

@@ -5,6 +5,8 @@ its row, a problem (unreachable, key rejected, retrying in N s) named in the sta
 from __future__ import annotations
 
 
+from typing import Any
+
 from rpdash.services.events import ConnState, HealthEvent
 from rpdash.tui.format import inert
 from rpdash.tui.guard import guarded
@@ -20,6 +22,8 @@ _RETRY_STATES = (ConnState.RETRYING, ConnState.UNREACHABLE, ConnState.RATE_LIMIT
 class ConnectionStatusMixin(DashboardPart):
     """Health events and problems of :class:`~rpdash.tui.screens.dashboard.DashboardScreen`."""
 
+    feed_health: Any
+
 
     @guarded
     def on_health(self, ev: HealthEvent) -> None:
@@ -28,6 +32,7 @@ class ConnectionStatusMixin(DashboardPart):
             # user paused nothing and nothing is stale, so the rows keep their last answer
             return
         self.query_one(HealthTable).update_event(ev)
+        self.feed_health(ev)
         top = self.app.screen
         if isinstance(top, PurgeScreen) and top.endpoint_id == ev.endpoint_id:
             top.set_queue_size(self.query_one(HealthTable).queue_size(ev.endpoint_id))

@@ -32,6 +32,7 @@ from rpdash.tui.notices import JobNotices
 from rpdash.tui.screens.confirm import PurgeScreen
 from rpdash.tui.screens.connection import ConnectionStatusMixin
 from rpdash.tui.screens.endpoint_actions import EndpointActionsMixin
+from rpdash.tui.screens.incident_view import IncidentsMixin
 from rpdash.tui.screens.job_actions import JobActionsMixin
 from rpdash.tui.screens.output_actions import OutputActionsMixin
 from rpdash.tui.screens.readonly_keys import ReadonlyKeysMixin
@@ -53,7 +54,7 @@ FILTER_WAIT = 0.15
 
 
 class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
-                      OutputActionsMixin, ConnectionStatusMixin, ReadonlyKeysMixin,
+                      OutputActionsMixin, ConnectionStatusMixin, IncidentsMixin, ReadonlyKeysMixin,
                       SessionCallsMixin, Screen[None]):
     """Four panes; every one reachable by tab / shift+tab and by alt+1-alt+4."""
 
@@ -129,7 +130,9 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
             jobs.apply(recs)
             for ev in list(self.session.health.values()):
                 self.query_one(HealthTable).update_event(ev)
+                self.feed_health(ev)
         self._update_jobs_title()
+        self.setup_incidents()
         self.update_status()
         self._on_width(self.size.width, self.size.height)
         steady_cursors(self)
@@ -413,8 +416,6 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
         event.input.display = False
         self.query_one(JobTable).focus()
         self.run_command(event.value)
-
-    @guarded
 
     @guarded
     def run_command(self, line: str) -> None:

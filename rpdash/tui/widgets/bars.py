@@ -113,6 +113,7 @@ class StatusBar(Static):
         self._conn = Text("connecting…", style="dim")
         self._jobs = Text("")
         self._problem: Text | None = None
+        self._verdict: Text | None = None
         self._flash: Text | None = None
         self._flash_timer: Any = None
         #: the last flash messages (newest last), for tests and the debug view
@@ -146,6 +147,20 @@ class StatusBar(Static):
         self._jobs = t
         self._redraw()
 
+    def set_verdict(self, text: str | None, severity: str = "warn") -> None:
+        """The worst endpoint verdict in a few words (None: every endpoint is ok)."""
+        if text is None:
+            self._verdict = None
+        else:
+            mark = "✗ " if severity == "critical" else "⚠ " if severity == "warn" else "• "
+            style = {"critical": "bold red", "warn": "yellow"}.get(severity, "cyan")
+            self._verdict = Text(mark + inert(text, one_line=True), style=style)
+        self._redraw()
+
+    @property
+    def verdict_text(self) -> str:
+        return self._verdict.plain if self._verdict is not None else ""
+
     def set_problem(self, message: str | None, severity: str = "warning") -> None:
         if message is None:
             self._problem = None
@@ -176,6 +191,10 @@ class StatusBar(Static):
     def _redraw(self) -> None:
         t = Text(" ", no_wrap=True, overflow="ellipsis")
         t.append_text(self._conn)
+        if self._verdict is not None:
+            t.append("│ ", style="dim")
+            t.append_text(self._verdict)
+            t.append("  ")
         t.append("│ ", style="dim")
         t.append_text(self._jobs)
         if self._problem is not None:

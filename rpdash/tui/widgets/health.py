@@ -30,7 +30,7 @@ HISTORY = 120
 
 WIDE = (
     ("name", "endpoint", 16),
-    ("state", "connection", 17),
+    ("state", "state", 27),
     ("idle", "idle", 4),
     ("running", "run", 4),
     ("initializing", "init", 4),
@@ -42,13 +42,13 @@ WIDE = (
     ("completed", "done", 6),
     ("failed", "fail", 5),
     ("retried", "retr", 5),
-    ("q_trend", "queue trend", 16),
-    ("r_trend", "running trend", 16),
+    ("q_trend", "queue trend", 11),
+    ("r_trend", "run trend", 11),
     ("age", "last answer", 11),
 )
 COMPACT = (
     ("name", "endpoint", 12),
-    ("state", "connection", 14),
+    ("state", "state", 26),
     ("idle", "idle", 4),
     ("running", "run", 4),
     ("initializing", "init", 4),
@@ -56,14 +56,13 @@ COMPACT = (
     ("inQueue", "queue", 5),
     ("inProgress", "prog", 4),
     ("failed", "fail", 4),
-    ("q_trend", "q trend", 10),
     ("age", "answer", 9),
 )
 #: between the two (a 120-160 column terminal): COMPACT plus completed jobs, throttled
 #: workers and the running trend, so a common terminal width is not half empty
 MEDIUM = (
     ("name", "endpoint", 12),
-    ("state", "connection", 12),
+    ("state", "state", 24),
     ("idle", "idle", 4),
     ("running", "run", 4),
     ("initializing", "init", 4),
@@ -73,8 +72,7 @@ MEDIUM = (
     ("inProgress", "prog", 4),
     ("completed", "done", 6),
     ("failed", "fail", 4),
-    ("q_trend", "q trend", 9),
-    ("r_trend", "r trend", 9),
+    ("q_trend", "q trend", 8),
     ("age", "answer", 9),
 )
 #: the table width from which each profile is used, widest first (its columns plus their
@@ -93,6 +91,9 @@ class EndpointView:
     queue: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     running: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     last_sample_at: float | None = None
+    #: the incident verdict (rpdash.services.verdict.Verdict) and the running cost, USD/s
+    verdict: Any = None
+    cost_per_s: float | None = None
 
 
 def state_text(ev: HealthEvent | None, remaining: float | None, *, compact: bool = False) -> Text:
@@ -122,6 +123,25 @@ def state_text(ev: HealthEvent | None, remaining: float | None, *, compact: bool
     return Text(inert(str(st), one_line=True))
 
 
+#: verdict severity -> style of its short text in the row
+VERDICT_STYLE = {"ok": "green", "info": "cyan", "warn": "yellow", "critical": "bold red"}
+
+
+def verdict_text(verdict: Any, cost_per_s: float | None = None) -> Text:
+    """The verdict's short text in its severity's colour, then the running cost (only when
+    known and workers run: ``≈ $0.0012/s``)."""
+    if verdict is None:
+        t = Text("…", style="dim")
+    else:
+        t = Text(inert(verdict.short_text, one_line=True),
+                 style=VERDICT_STYLE.get(verdict.severity, ""))
+    if cost_per_s:  # nothing running costs nothing: no "$0/s" noise
+        from rpdash.services.cost import format_rate
+
+        t.append(" · " + format_rate(cost_per_s), style="dim")
+    return t
+
+
 class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
     """One row per watched endpoint."""
 
@@ -130,6 +150,13 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
     DEFAULT_CSS = """
     HealthTable { height: auto; max-height: 12; }
     """
+
+    class ShowVerdict(Message):
+        """``v``: show the reasoning of the endpoint's verdict."""
+
+        def __init__(self, endpoint_id: str) -> None:
+            super().__init__()
+            self.endpoint_id = endpoint_id
 
     class EndpointAction(Message):
         def __init__(self, action: str, endpoint_id: str) -> None:
@@ -233,6 +260,14 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         self.add_row(*(cells[k] for k, _, _ in self._profile), key=endpoint_id)
         self._shown[endpoint_id] = {k: _plain(cells[k]) for k, _, _ in self._profile}
 
+    def set_verdict(self, endpoint_id: str, verdict: Any, cost_per_s: float | None = None) -> None:
+        """The endpoint's incident verdict (and running cost) in its row."""
+        view = self.views.get(endpoint_id)
+        if view is None:
+            return
+        view.verdict, view.cost_per_s = verdict, cost_per_s
+        self._refresh_row(endpoint_id)
+
     def queue_size(self, endpoint_id: str) -> int | None:
         view = self.views.get(endpoint_id)
         if view is None or view.event is None or view.event.health is None:
@@ -260,7 +295,7 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         cells: dict[str, Any] = {
             "name": Text(marker + clip(inert(view.name, one_line=True), name_w - 2),
                          style="bold" if marker.strip() else ""),
-            "state": state_text(ev, self._remaining(view), compact=self._profile is not WIDE),
+            "state": self._state(view, ev),
         }
         for k in WORKER_KEYS:
             v = getattr(health.workers, k) if health is not None else None
@@ -288,6 +323,14 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
                 age = Text(ago)
         cells["age"] = age
         return cells
+
+    def _state(self, view: EndpointView, ev: HealthEvent | None) -> Text:
+        """The connection while it is not answering well, else the endpoint's verdict
+        (incidents are states: one column says what is wrong, whichever it is)."""
+        if (ev is None or ev.state is not ConnState.OK or view.verdict is None
+                or view.verdict.kind == "unknown"):
+            return state_text(ev, self._remaining(view), compact=self._profile is not WIDE)
+        return verdict_text(view.verdict, view.cost_per_s)
 
     def _refresh_row(self, endpoint_id: str, age_waits: bool = False) -> None:
         view = self.views[endpoint_id]
@@ -318,6 +361,11 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
 
     def action_make_current(self) -> None:
         self._act("use")
+
+    def action_show_verdict(self) -> None:
+        ep = self.current or self.current_endpoint
+        if ep is not None:
+            self.post_message(self.ShowVerdict(ep))
 
     def action_purge(self) -> None:
         self._act("purge")

@@ -24,7 +24,7 @@ from rpdash.tui.format import (
 COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("mark", " ", 1),
     ("id", "job id", 11),
-    ("status", "status", 11),
+    ("status", "status", 14),
     ("age", "age", 4),
     ("endpoint", "endpoint", 12),
     ("delay", "delay", 6),
@@ -68,6 +68,18 @@ def progress_plain(rec: JobRecord) -> str:
         return rec.mode
     return ""
 
+def job_status_text(rec: JobRecord) -> Text:
+    """The status as the list shows it: ``COMPLETED*`` for a job RunPod still reports
+    IN_PROGRESS after it finished (``stuck_progress``), ``↻3`` when the platform ran it
+    again (``retries``)."""
+    t = status_text(rec.status, expired=rec.expired)
+    if rec.stuck_progress:
+        t.append("*", style="bold yellow")
+    if rec.retries:
+        t.append(f" ↻{rec.retries}", style="yellow")
+    return t
+
+
 def job_cell(col: str, value: Any, rec: JobRecord, names: Mapping[str, str]) -> Any:
     """The renderable of one cell of the job list. Always a ``Text`` (a plain ``str`` cell would be
     parsed as markup by DataTable, which is slow and would interpret ``[...]``)."""
@@ -79,7 +91,7 @@ def job_cell(col: str, value: Any, rec: JobRecord, names: Mapping[str, str]) -> 
         name = names.get(rec.endpoint_id, rec.endpoint_id)
         return Text(clip(inert(name, one_line=True), 12), no_wrap=True)
     if col == "status":
-        return status_text(rec.status, expired=rec.expired)
+        return job_status_text(rec)
     if col == "progress":
         style = "red" if rec.error and rec.status.terminal else "dim" if not value else ""
         return Text(value, style=style, no_wrap=True, end="")

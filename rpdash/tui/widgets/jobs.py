@@ -188,7 +188,7 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         return (
             "●" if rec.job_id in self.marked else " ",
             rec.job_id,
-            (rec.status, rec.expired),
+            (rec.status, rec.expired, rec.retries, rec.stuck_progress),
             fmt_age(now - rec.submitted_at) if rec.submitted_at else "-",
             rec.endpoint_id,
             fmt_ms(rec.delay_ms),

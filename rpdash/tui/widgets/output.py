@@ -35,9 +35,9 @@ from rpdash.tui.format import (
     fmt_ms,
     inert,
     inert_text,
-    status_text,
 )
 from rpdash.tui.messages import Flash
+from rpdash.tui.widgets.job_cells import job_status_text
 
 MAX_LINES = 5_000
 #: what the output pane says about a live job with nothing to show yet
@@ -219,6 +219,8 @@ class OutputViewer(Vertical, can_focus=False):
         self.stream_done = False
         self.stream_note: str | None = None
         self._shown_final: Any = object()
+        #: a finished job's estimated cost in USD (None: unknown), set by the screen
+        self.cost_of: Callable[[JobRecord], float | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Select a job in the jobs pane (alt+2) to see its output.", style="dim"),
@@ -337,17 +339,25 @@ class OutputViewer(Vertical, can_focus=False):
             return
         # line 1: which job and its state; line 2: follow state and details
         t = Text(no_wrap=True, overflow="ellipsis")
-        t.append_text(status_text(rec.status, expired=rec.expired))
+        t.append_text(job_status_text(rec))
         t.append("  ")
         t.append(inert(rec.job_id, one_line=True), style="bold")
         t.append("\n")
+        if rec.stuck_progress:  # first on its line: a narrow pane must not cut it off
+            t.append("* finished; RunPod still says IN_PROGRESS (late progress update)  ",
+                     style="yellow")
         if self.log_widget.display:  # following only means something for a stream
             self.log_widget.follow_label(t)
             t.append("  ")
         t.append(rec.mode, style="dim")
         t.append(f"  delay {fmt_ms(rec.delay_ms)}  exec {fmt_ms(rec.execution_ms)}")
         if rec.retries:
-            t.append(f"  retries {rec.retries}")
+            t.append(f"  retries {rec.retries} (re-run by RunPod)")
+        cost = self.cost_of(rec) if self.cost_of is not None and rec.terminal else None
+        if cost is not None:
+            from rpdash.services.cost import format_cost
+
+            t.append(f"  cost {format_cost(cost)}", style="dim")
         if self.chunks_shown or rec.mode == "stream":
             t.append(f"  chunks {self.next_seq}", style="dim")
         if self.stream_note:
