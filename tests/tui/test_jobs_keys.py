@@ -32,7 +32,7 @@ async def test_filter_as_you_type_and_g_G_home_end(tui_sim, settings_for):
             dash.run_command(f"watch {ids[-1]} mock")
         await wait_for(pilot, lambda: all(
             (r := jobs.records.get(j)) is not None and r.status.terminal for j in ids),
-            timeout=30, what="three finished jobs")
+            timeout=30, what=f"three finished jobs {[(j, jobs.records.get(j) and jobs.records[j].status) for j in ids]}")
         await pilot.press("alt+2", "slash", *"FAIL")  # no enter: the list follows the keys
         await wait_for(pilot, lambda: jobs.row_count == 1, what="filtered as typed")
         assert jobs.current_job_id == ids[0]
@@ -114,3 +114,25 @@ async def test_G_in_the_output_resets_the_new_lines_count():
         await pilot.pause(0.1)
         assert viewer.new_lines == 0
         assert "new lines" not in text_of(dash.query_one("#out-head"))
+
+
+async def test_output_pane_follows_the_cursor_at_once():
+    """One j shows the job under the cursor in the same frame (no 120 ms wait); while j
+    repeats the output catches up once the keys pause."""
+    recs = [JobRecord(f"job-{i}", "mock", JobStatus.COMPLETED, submitted_at=WALL - i,
+                      output={"n": i}) for i in range(6)]
+    app, _ = fake_app(FakeSession(jobs=recs, endpoints=["mock"]))
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        viewer = dash.query_one(OutputViewer)
+        await pilot.press("alt+2")
+        await pilot.pause(0.3)  # no earlier move is still settling
+        await pilot.press("j")
+        await pilot.pause()
+        assert viewer.job is not None and viewer.job.job_id == jobs.current_job_id
+        assert dash._highlight_timer is not None  # a repeat within 120 ms would coalesce
+        await pilot.press("j", "j", "j")
+        await wait_for(pilot, lambda: viewer.job.job_id == jobs.current_job_id
+                       and dash._highlight_timer is None, what="caught up after the repeat")
+        assert jobs.cursor_row == 4

@@ -301,14 +301,24 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
     @on(JobTable.JobHighlighted)
     @guarded
     def _job_highlighted(self, event: JobTable.JobHighlighted) -> None:
-        # Debounced: holding j over a long list does not load every job's output.
+        # Leading-edge debounce: a single move shows its job at once; while the key
+        # repeats (moves closer than 120 ms) the output is loaded once the keys pause,
+        # so holding j over a long list does not load every job's output.
+        if event.job_id != self.query_one(JobTable).current_job_id:
+            return  # stale: the cursor moved on (or select_job showed it) since
         self._pending_highlight = event.job_id
-        if self._highlight_timer is not None:
+        repeating = self._highlight_timer is not None
+        if repeating:
             self._highlight_timer.stop()
-        self._highlight_timer = self.set_timer(0.12, self._apply_highlight)
+        self._highlight_timer = self.set_timer(0.12, self._highlight_settled)
+        if not repeating:
+            self._apply_highlight()
+
+    def _highlight_settled(self) -> None:
+        self._highlight_timer = None
+        self._apply_highlight()
 
     def _apply_highlight(self) -> None:
-        self._highlight_timer = None
         job_id = self._pending_highlight
         viewer = self.query_one(OutputViewer)
         if job_id is None or (viewer.job is not None and viewer.job.job_id == job_id):
