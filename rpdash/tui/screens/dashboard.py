@@ -160,7 +160,9 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
         with contextlib.suppress(Exception):
             self.session.set_health_active(seen)
         if top is self and self.is_attached:
-            self.tick()  # ages and countdowns are current at once, not a second later
+            # ages and countdowns are current at once, not a second later; but after
+            # the first frame back, so escape shows the dashboard without waiting on it
+            self.call_after_refresh(self.tick)
 
     # ------------------------------------------------------------------ service events
     @guarded
