@@ -131,8 +131,8 @@ async def test_output_pane_follows_the_cursor_at_once():
         await pilot.press("j")
         await pilot.pause()
         assert viewer.job is not None and viewer.job.job_id == jobs.current_job_id
-        assert dash._highlight_timer is not None  # a repeat within 120 ms would coalesce
+        assert dash._follow_cursor.settling  # a repeat within 120 ms would coalesce
         await pilot.press("j", "j", "j")
         await wait_for(pilot, lambda: viewer.job.job_id == jobs.current_job_id
-                       and dash._highlight_timer is None, what="caught up after the repeat")
+                       and not dash._follow_cursor.settling, what="caught up after the repeat")
         assert jobs.cursor_row == 4
