@@ -32,7 +32,7 @@ async def test_filter_as_you_type_and_g_G_home_end(tui_sim, settings_for):
             dash.run_command(f"watch {ids[-1]} mock")
         await wait_for(pilot, lambda: all(
             (r := jobs.records.get(j)) is not None and r.status.terminal for j in ids),
-            timeout=30, what="three finished jobs")
+            timeout=30, what=f"three finished jobs {[(j, jobs.records.get(j) and jobs.records[j].status) for j in ids]}")
         await pilot.press("alt+2", "slash", *"FAIL")  # no enter: the list follows the keys
         await wait_for(pilot, lambda: jobs.row_count == 1, what="filtered as typed")
         assert jobs.current_job_id == ids[0]
@@ -114,3 +114,57 @@ async def test_G_in_the_output_resets_the_new_lines_count():
         await pilot.pause(0.1)
         assert viewer.new_lines == 0
         assert "new lines" not in text_of(dash.query_one("#out-head"))
+
+
+async def test_output_pane_follows_the_cursor_at_once():
+    """One j shows the job under the cursor in the same frame, not after the debounce
+    (made 60 s here, so only the leading edge can show it); moves while that window is
+    open coalesce, and the last one is shown when it closes."""
+    recs = [JobRecord(f"job-{i}", "mock", JobStatus.COMPLETED, submitted_at=WALL - i,
+                      output={"n": i}) for i in range(6)]
+    app, _ = fake_app(FakeSession(jobs=recs, endpoints=["mock"]))
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        viewer = dash.query_one(OutputViewer)
+        await pilot.press("alt+2")
+        await wait_for(pilot, lambda: not dash._follow_cursor.settling, what="settled")
+        dash._follow_cursor.wait = 60.0
+        await pilot.press("j")
+        await pilot.pause()
+        assert viewer.job is not None and viewer.job.job_id == jobs.current_job_id == "job-1"
+        await pilot.press("j", "j", "j")
+        await pilot.pause()
+        assert viewer.job.job_id == "job-1" and jobs.current_job_id == "job-4"  # coalesced
+        dash._follow_cursor.timer.stop()
+        dash._follow_cursor._settled()  # the window closes
+        await pilot.pause()
+        assert viewer.job.job_id == "job-4"
+
+
+def test_leading_debounce_applies_the_first_at_once_and_the_last_of_a_burst():
+    from rpdash.tui.debounce import LeadingDebounce
+
+    timers, applied = [], []
+
+    class Timer:
+        def __init__(self, cb):
+            self.cb, self.stopped = cb, False
+
+        def stop(self):
+            self.stopped = True
+
+    def set_timer(wait, cb):
+        timers.append(Timer(cb))
+        return timers[-1]
+
+    d = LeadingDebounce(set_timer, 0.12, applied.append)
+    d.push("a")
+    assert applied == ["a"] and d.settling
+    d.push("b")
+    d.push("c")
+    assert applied == ["a"] and timers[0].stopped and timers[1].stopped
+    timers[-1].cb()
+    assert applied == ["a", "c"] and not d.settling
+    d.push("d")
+    assert applied == ["a", "c", "d"]

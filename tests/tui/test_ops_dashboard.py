@@ -203,7 +203,11 @@ async def test_metrics_view_and_health_samples_survive_restart(tui_sim, settings
 
         await pilot.press("M")
         screen = await screen_of(app, pilot, MetricsScreen, "metrics screen")
-        await pilot.pause()
+        # the first frame has the current endpoint's view; the others and the numbers
+        # (read in a thread) follow it
+        await wait_for(pilot, lambda: len(screen.query(EndpointMetricsView)) == 2
+                       and all(v.metrics is not None for v in screen.query(EndpointMetricsView)),
+                       what="every endpoint's view filled")
         views = {v.endpoint_id: v for v in screen.query(EndpointMetricsView)}
         assert set(views) == {"mock", "mock-stream"}
         met = views["mock"].metrics
@@ -220,7 +224,7 @@ async def test_metrics_view_and_health_samples_survive_restart(tui_sim, settings
         assert screen.window_label == "24h"
         await pilot.press("w")
         assert screen.window_label == "15m"
-        assert views["mock"].metrics.window_s == 900
+        await wait_for(pilot, lambda: views["mock"].metrics.window_s == 900, what="15m read")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is dash, what="dashboard")
     # after a restart the samples are still there (same history file)

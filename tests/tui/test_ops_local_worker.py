@@ -97,8 +97,8 @@ async def test_local_worker_mode_against_the_real_dev_server(dev_server, tmp_pat
         await pilot.press("M")
         screen = await wait_for(pilot, lambda: isinstance(app.screen, MetricsScreen)
                                 and app.screen.is_mounted and app.screen, what="metrics")
-        await pilot.pause()
         view = screen.query("EndpointMetricsView").first()
+        await wait_for(pilot, lambda: view.metrics is not None, what="metrics read")
         assert view.metrics.finished >= 3 and view.metrics.failed >= 1
         await pilot.press("escape")
         assert app.internal_errors == []

@@ -277,3 +277,24 @@ async def test_stop_leaves_no_task_behind(clock, store) -> None:
     await tr.stop()
     await settle()
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+
+async def test_a_job_unselected_mid_long_poll_is_still_polled(clock, store) -> None:
+    """Selecting another job while the first one's /status-sync is on its way cancels
+    that request; the first job must go back to the regular polls, not drop out."""
+    api = FakeAPI(clock, workers=2, exec_time=6.0)
+    rec = Recorder(clock)
+    tr = JobTracker(api, store, rec, clock, interval=1.0)
+    tr.start()
+    a, b = submit(api, tr, clock), submit(api, tr, clock)
+    tr.select(a.job_id)
+    await clock.advance(0.5, step=0.05)  # a's long-poll is in flight
+    tr.select(b.job_id)
+    await clock.advance(0.5, step=0.05)
+    tr.select(a.job_id)
+    await clock.advance(0.2, step=0.05)
+    tr.select(b.job_id)  # churn, as fast cursor moves make it
+    await clock.advance(30, step=0.5)
+    assert tr.records[a.job_id].status is JobStatus.COMPLETED
+    assert tr.records[b.job_id].status is JobStatus.COMPLETED
+    await tr.stop()

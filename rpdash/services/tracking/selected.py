@@ -97,6 +97,9 @@ class SelectedJobFollower:
                 job = await host.client.status_sync(j.lane.endpoint_id, j.job_id, wait_ms=wait_ms)
             except asyncio.CancelledError:
                 j.in_flight = False
+                # stop() could not reschedule it while the request was on its way
+                if j.active and host.selected != j.job_id:
+                    host.scheduler.reschedule(j, host.clock.now())
                 raise
             except Exception as e:  # noqa: BLE001
                 j.in_flight = False

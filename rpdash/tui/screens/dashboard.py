@@ -25,6 +25,7 @@ from textual.widgets import Footer, TextArea
 from rpdash.core.records import JobRecord
 from rpdash.services.events import StreamEvent
 from rpdash.tui.commands import commands_help, run_command
+from rpdash.tui.debounce import LeadingDebounce
 from rpdash.tui.format import inert, short_id
 from rpdash.tui.guard import guarded
 from rpdash.tui.messages import Flash
@@ -68,8 +69,7 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
         self.session = session
         self.names = dict(host.backend.names)
         self._visible: tuple[str, ...] = ()
-        self._highlight_timer: Any = None
-        self._pending_highlight: str | None = None
+        self._follow_cursor = LeadingDebounce(self.set_timer, 0.12, self._apply_highlight)
         self._last_problem: str | None = None
         #: the endpoint whose "retrying" problem the status bar shows (None: not known)
         self._problem_endpoint: str | None = None
@@ -163,7 +163,9 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
         with contextlib.suppress(Exception):
             self.session.set_health_active(seen)
         if top is self and self.is_attached:
-            self.tick()  # ages and countdowns are current at once, not a second later
+            # ages and countdowns are current at once, not a second later; but after
+            # the first frame back, so escape shows the dashboard without waiting on it
+            self.call_after_refresh(self.tick)
 
     # ------------------------------------------------------------------ service events
     @guarded
@@ -304,15 +306,10 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
     @on(JobTable.JobHighlighted)
     @guarded
     def _job_highlighted(self, event: JobTable.JobHighlighted) -> None:
-        # Debounced: holding j over a long list does not load every job's output.
-        self._pending_highlight = event.job_id
-        if self._highlight_timer is not None:
-            self._highlight_timer.stop()
-        self._highlight_timer = self.set_timer(0.12, self._apply_highlight)
+        if event.job_id == self.query_one(JobTable).current_job_id:  # else stale: moved on
+            self._follow_cursor.push(event.job_id)
 
-    def _apply_highlight(self) -> None:
-        self._highlight_timer = None
-        job_id = self._pending_highlight
+    def _apply_highlight(self, job_id: str | None) -> None:
         viewer = self.query_one(OutputViewer)
         if job_id is None or (viewer.job is not None and viewer.job.job_id == job_id):
             return

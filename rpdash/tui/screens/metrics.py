@@ -137,13 +137,23 @@ class MetricsScreen(ModalScreen[None]):
         with Vertical(id="metrics-box"):
             yield Static("", id="metrics-head")
             with VerticalScroll(id="metrics-body"):
-                for ep in self.endpoints:
+                # only the current endpoint's view is in the first frame; the others
+                # (6 rows of widgets each) are mounted just after it
+                for ep in self.endpoints[:1]:
                     yield EndpointMetricsView(ep)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.reload()
+        self.call_after_refresh(self._after_first_frame)
         self._timer = self.set_interval(REFRESH_S, self.reload, name="metrics-refresh")
+
+    async def _after_first_frame(self) -> None:
+        if not self.is_attached:
+            return
+        rest = [EndpointMetricsView(ep) for ep in self.endpoints[1:]]
+        if rest:
+            await self.query_one("#metrics-body", VerticalScroll).mount_all(rest)
+        self.reload()
 
     def on_unmount(self) -> None:
         if self._timer is not None:
@@ -176,11 +186,10 @@ class MetricsScreen(ModalScreen[None]):
         return MetricsStore(store) if isinstance(store, HistoryStore) else None
 
     def reload(self) -> None:
-        from rpdash.services.metrics import compute_metrics, counter_rate, downsample, health_series
-
+        """Flush the newest finishes, then read and compute in a thread (the history may
+        be large); the views are filled when it is done."""
         ms = self._store()
         now = self.app.clock.time()  # type: ignore[attr-defined]
-        start = now - self.window_s
         head = Text()
         head.append("Metrics", style="bold")
         head.append(f" · window {self.window_label} (w changes: 15m, 1h, 24h)", style="")
@@ -196,8 +205,18 @@ class MetricsScreen(ModalScreen[None]):
             except Exception:  # noqa: BLE001
                 pass
         self.query_one("#metrics-head", Static).update(head)
-        for view in self.query(EndpointMetricsView):
-            ep = view.endpoint_id
+        eps = [v.endpoint_id for v in self.query(EndpointMetricsView)]
+        window_s, label = self.window_s, self.window_label
+        self.run_worker(lambda: self._compute(ms, eps, now, window_s, label), thread=True,
+                        group="metrics", exclusive=True, exit_on_error=False)
+
+    def _compute(self, ms: Any, eps: list[str], now: float, window_s: float, label: str) -> None:
+        """In a thread: the store's reads (it locks) and the arithmetic; no widget."""
+        from rpdash.services.metrics import compute_metrics, counter_rate, downsample, health_series
+
+        start = now - window_s
+        out: list[tuple[str, Any, dict[str, list[float]], dict[str, str]]] = []
+        for ep in eps:
             try:
                 jobs = ms.finished_jobs(ep, start, now) if ms is not None else []
                 first = ms.first_jobs_of_workers(ep, [j.worker_id for j in jobs if j.worker_id]) \
@@ -206,8 +225,8 @@ class MetricsScreen(ModalScreen[None]):
             except Exception as exc:  # noqa: BLE001 - an unreadable history is a state
                 self.problem = str(exc)
                 jobs, first, samples = [], {}, []
-            bucket = self.window_s / BUCKETS
-            met = compute_metrics(jobs, endpoint_id=ep, window_s=self.window_s, now=now,
+            bucket = window_s / BUCKETS
+            met = compute_metrics(jobs, endpoint_id=ep, window_s=window_s, now=now,
                                   first_jobs=first, bucket_s=bucket)
             series: dict[str, list[float]] = {}
             last: dict[str, str] = {}
@@ -223,4 +242,15 @@ class MetricsScreen(ModalScreen[None]):
                 series[key] = [v or 0.0 for v in downsample(pts, start=start, end=now,
                                                             buckets=BUCKETS, how="max")]
                 last[key] = f"{int(pts[-1][1])} now, max {int(max(v for _, v in pts))}" if pts else "-"
-            view.show(self.control.name_of(ep), self.window_label, met, series, last)
+            out.append((ep, met, series, last))
+        self.app.call_from_thread(self._show, out, label)
+
+    def _show(self, out: list[tuple[str, Any, dict[str, list[float]], dict[str, str]]],
+              label: str) -> None:
+        if not self.is_attached or label != self.window_label:
+            return  # closed, or the window changed again meanwhile (its own read follows)
+        views = {v.endpoint_id: v for v in self.query(EndpointMetricsView)}
+        for ep, met, series, last in out:
+            view = views.get(ep)
+            if view is not None:
+                view.show(self.control.name_of(ep), label, met, series, last)

@@ -31,6 +31,7 @@ from rpdash.core.records import JobRecord
 from rpdash.tui.actions import ReadonlyAware, bindings_for
 from rpdash.tui.format import fmt_age, fmt_ms, preview
 from rpdash.tui.messages import Flash
+from rpdash.tui.widgets.cell_cache import CellCache
 from rpdash.tui.widgets.cells import InPlaceCells
 from rpdash.tui.widgets.fast_rows import OneLineRows
 from rpdash.tui.widgets.job_cells import (
@@ -87,6 +88,7 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         self.names: dict[str, str] = dict(names or {})
         self.records: dict[str, JobRecord] = {}
         self._shown: dict[str, tuple[Any, ...]] = {}  # job id -> plain cell values
+        self._cells = CellCache()  # formatted cells per job, reused by rebuild
         self.marked: set[str] = set()
         self.filter_text: str = ""
         self.scope_endpoint: str | None = None  # None: all endpoints
@@ -199,7 +201,8 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
 
     def _add(self, rec: JobRecord) -> None:
         row = self._row(rec)
-        self.add_row(*(job_cell(COLUMN_KEYS[i], row[i], rec, self.names) for i in self._cols), key=rec.job_id)
+        self.add_row(*self._cells.cells(rec.job_id, row, self._cols, lambda: [
+            job_cell(COLUMN_KEYS[i], row[i], rec, self.names) for i in self._cols]), key=rec.job_id)
         self._shown[rec.job_id] = row
 
     def _refresh_row(self, rec: JobRecord, row: tuple[Any, ...] | None = None) -> bool:
@@ -315,11 +318,13 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
     def rebuild(self, keep: str | None = None) -> None:
         """Re-list every matching job in order (filter, scope or sort changed)."""
         keep = keep or self.current_job_id
+        self._cells.trim(len(self.records))
         self.clear()
         self._shown.clear()
         rank = self._rank()
-        for rec in sorted((r for r in self.records.values() if self.matches(r)), key=rank):
-            self._add(rec)
+        with self.app.batch_update():
+            for rec in sorted((r for r in self.records.values() if self.matches(r)), key=rank):
+                self._add(rec)
         if keep is not None and keep in self._shown:
             self.move_cursor(row=self.get_row_index(keep), animate=False)
         self.post_message(self.ViewChanged())
@@ -334,6 +339,7 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
 
     def set_names(self, names: Mapping[str, str]) -> None:
         self.names = dict(names)
+        self._cells.clear()
 
     # ------------------------------------------------------------------ view controls
     def set_filter(self, text: str) -> None:
