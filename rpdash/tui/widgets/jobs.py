@@ -36,11 +36,8 @@ from rpdash.tui.widgets.fast_rows import OneLineRows
 from rpdash.tui.widgets.job_cells import (
     COLUMN_KEYS,
     COLUMNS,
-    NARROW_BELOW,
-    NARROW_COLS,
-    PROGRESS_MIN,
-    WIDE_COLS,
     IdCell,
+    fit_job_columns,
     job_cell,
     progress_plain,
     status_rank,
@@ -98,39 +95,42 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         self.pinned: str | None = None
         self._colkeys: list[ColumnKey] = []
         self._cols: tuple[int, ...] = ()
+        self._widths: dict[str, int] = {}
 
     # ------------------------------------------------------------------ setup
     def on_mount(self) -> None:
-        self._set_columns(WIDE_COLS)
+        self._set_columns(tuple(range(len(COLUMNS))), {c.key: c.least for c in COLUMNS})
 
-    def _set_columns(self, cols: tuple[int, ...]) -> None:
+    def _set_columns(self, cols: tuple[int, ...], widths: dict[str, int]) -> None:
         had_rows = bool(self._shown)
         keep = self.current_job_id
         self._cols = cols
+        self._widths = dict(widths)
         self.clear(columns=True)
         self._shown.clear()
-        self._colkeys = [self.add_column(COLUMNS[i][1], key=COLUMNS[i][0], width=COLUMNS[i][2])
-                         for i in cols]
+        self._colkeys = [self.add_column(COLUMNS[i].label, key=COLUMNS[i].key,
+                                         width=widths[COLUMNS[i].key]) for i in cols]
         if had_rows or self.records:
             self.rebuild(keep=keep)
 
-    def on_resize(self) -> None:
-        """Fewer columns on a narrow pane; "latest update" takes whatever width is left."""
-        want = NARROW_COLS if self.size.width < NARROW_BELOW else WIDE_COLS
-        if want != self._cols:
-            self._set_columns(want)
-        col = self.columns.get(ColumnKey("progress"))
-        if col is None:
-            return
-        pad = 2 * self.cell_padding
-        fixed = sum(c.get_render_width(self) for k, c in self.columns.items()
-                    if k != ColumnKey("progress"))
-        width = max(PROGRESS_MIN, self.scrollable_content_region.width - fixed - pad - 1)
-        if width != col.width:
-            col.width = width
-            self._update_count += 1
-            self._require_update_dimensions = True
-            self.refresh()
+    def on_resize(self) -> bool:
+        """The columns that fit, by priority (never a sideways scroll bar); the endpoint
+        column only in the all-endpoints view. True when the rows were re-listed."""
+        width = self.size.width - 1  # the vertical scroll bar
+        cols, widths = fit_job_columns(width, self.records.values(), self.names,
+                                       all_endpoints=self.scope_endpoint is None)
+        if width <= 0 or cols == self._cols and widths == self._widths:
+            return False
+        if cols != self._cols:
+            self._set_columns(cols, widths)
+            return True
+        self._widths = widths
+        for key, col in self.columns.items():
+            col.width = widths.get(str(key.value), col.width)
+        self._update_count += 1
+        self._require_update_dimensions = True
+        self.refresh()
+        return False
 
     # ------------------------------------------------------------------ queries
     @property
@@ -348,7 +348,8 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         if endpoint_id == self.scope_endpoint:
             return
         self.scope_endpoint = endpoint_id
-        self.rebuild()
+        if not self.on_resize():  # the endpoint column: only for all endpoints
+            self.rebuild()
 
     def set_sort(self, key: str) -> None:
         if key == self.sort_key:
