@@ -226,3 +226,14 @@ async def test_help_at_80_columns_gives_what_a_key_does_the_room():
         assert any("Search every action by name  (palette)" in line for line in lines), lines
         assert any("Show every key binding" in line for line in lines)
         assert no_sideways_scroll(app.screen) == []
+
+
+async def test_jobs_arriving_after_start_get_room_for_their_whole_id():
+    session = FakeSession(jobs=[], health=sample_health())
+    app = RpdashApp(backend=StaticBackend(session, names={}), highlight=False,
+                    strict_errors=True)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await ready(pilot)
+        app.dashboard.on_jobs(sample_jobs())  # the first jobs, after the first layout
+        await pilot.pause(0.2)
+        assert FIRST_JOB in region_text(app, app.dashboard.query_one("#pane-jobs"))

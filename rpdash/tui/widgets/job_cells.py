@@ -41,7 +41,8 @@ COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 def fit_job_columns(width: int, records: Iterable[JobRecord], names: Mapping[str, str], *,
                     all_endpoints: bool) -> tuple[tuple[int, ...], dict[str, int]]:
     """The columns (indexes into ``COLUMNS``) and their widths for a table ``width`` cells
-    wide: the id as long as the longest id, the endpoint only for all endpoints' jobs."""
+    wide: the id as long as the longest id, the endpoint only for all endpoints' jobs (no
+    pane scrolls sideways; columns drop by priority)."""
     longest_id = longest_name = 0
     for r in records:
         longest_id = max(longest_id, len(r.job_id))
@@ -54,6 +55,14 @@ def fit_job_columns(width: int, records: Iterable[JobRecord], names: Mapping[str
                          skip=() if all_endpoints else ("endpoint",))
     return (tuple(COLUMN_KEYS.index(k) for k, _, _ in fitted),
             {k: w for k, _, w in fitted})
+
+
+def longer(seen: tuple[int, int], rec: JobRecord,
+           names: Mapping[str, str]) -> tuple[int, int] | None:
+    """The longest (id, endpoint name) with ``rec``'s, if it is longer than ``seen``."""
+    now = (max(seen[0], len(rec.job_id)),
+           max(seen[1], len(names.get(rec.endpoint_id, rec.endpoint_id))))
+    return now if now != seen else None
 
 
 class IdCell(Text):

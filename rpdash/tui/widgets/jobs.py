@@ -38,6 +38,7 @@ from rpdash.tui.widgets.job_cells import (
     COLUMNS,
     IdCell,
     fit_job_columns,
+    longer,
     job_cell,
     progress_plain,
     status_rank,
@@ -96,16 +97,15 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         self._colkeys: list[ColumnKey] = []
         self._cols: tuple[int, ...] = ()
         self._widths: dict[str, int] = {}
+        self._seen = (0, 0)  # the longest id and endpoint name listed so far
 
     # ------------------------------------------------------------------ setup
     def on_mount(self) -> None:
         self._set_columns(tuple(range(len(COLUMNS))), {c.key: c.least for c in COLUMNS})
 
     def _set_columns(self, cols: tuple[int, ...], widths: dict[str, int]) -> None:
-        had_rows = bool(self._shown)
-        keep = self.current_job_id
-        self._cols = cols
-        self._widths = dict(widths)
+        keep, had_rows = self.current_job_id, bool(self._shown)
+        self._cols, self._widths = cols, dict(widths)
         self.clear(columns=True)
         self._shown.clear()
         self._colkeys = [self.add_column(COLUMNS[i].label, key=COLUMNS[i].key,
@@ -114,8 +114,7 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
             self.rebuild(keep=keep)
 
     def on_resize(self) -> bool:
-        """The columns that fit, by priority (never a sideways scroll bar); the endpoint
-        column only in the all-endpoints view. True when the rows were re-listed."""
+        """The columns that fit, by priority (:func:`fit_job_columns`); True: re-listed."""
         width = self.size.width - 1  # the vertical scroll bar
         cols, widths = fit_job_columns(width, self.records.values(), self.names,
                                        all_endpoints=self.scope_endpoint is None)
@@ -201,6 +200,9 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         row = self._row(rec)
         self.add_row(*(job_cell(COLUMN_KEYS[i], row[i], rec, self.names) for i in self._cols), key=rec.job_id)
         self._shown[rec.job_id] = row
+        if (grown := longer(self._seen, rec, self.names)) is not None:
+            self._seen = grown  # a longer id or name than so far: maybe room for it
+            self.call_after_refresh(self.on_resize)
 
     def _refresh_row(self, rec: JobRecord, row: tuple[Any, ...] | None = None) -> bool:
         """Rewrite the cells of one shown row that changed. Returns True if any did.
