@@ -3,8 +3,8 @@
 
     .venv/bin/python scripts/screenshots.py [--out screenshots] [--no-png]
 
-Screens: the dashboard under load (160x48 and 100x30), the submit form with a validation
-error, the output viewer in the middle of a stream, and the purge confirmation.
+Screens: the dashboard under load (160x48, 100x30 and 80x24, where one pane at a time
+takes the screen), the submit form with a validation error, the output viewer in the middle of a stream, and the purge confirmation.
 The demo's history goes to a temporary directory, never to the user's data dir.
 """
 
@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 BIG = (160, 48)
 SMALL = (100, 30)
+DEFAULT = (80, 24)
 
 
 async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -162,13 +163,13 @@ async def session_big(out: Path) -> list[Path]:
     return shots
 
 
-async def session_small(out: Path) -> list[Path]:
+async def session_small(out: Path, size: tuple[int, int] = SMALL) -> list[Path]:
     from textual.widgets import TextArea
 
     from rpdash.tui.widgets.jobs import JobTable
 
     app = make_app()
-    async with app.run_test(size=SMALL) as pilot:
+    async with app.run_test(size=size) as pilot:
         dash = await start(app, pilot)
         await load(app, pilot)
         jobs = dash.query_one(JobTable)
@@ -176,7 +177,12 @@ async def session_small(out: Path) -> list[Path]:
         await pilot.pause(1)
         for w in app.query(TextArea):
             w.cursor_blink = False
-        return [shoot(app, out, "dashboard-100x30")]
+        return [shoot(app, out, f"dashboard-{size[0]}x{size[1]}")]
+
+
+async def session_default(out: Path) -> list[Path]:
+    """The default terminal: the jobs pane on screen, the switcher line above it."""
+    return await session_small(out, DEFAULT)
 
 
 def to_png(svgs: list[Path]) -> None:
@@ -199,7 +205,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     os.environ.pop("RUNPOD_API_KEY", None)
     shots: list[Path] = []
-    for run in (session_big, session_small):
+    for run in (session_big, session_small, session_default):
         # a fresh, temporary history per run: the demo's history never lands in the
         # user's data dir, and one run's jobs do not show up in the next one
         with tempfile.TemporaryDirectory(prefix="rpdash-shots-") as tmp:

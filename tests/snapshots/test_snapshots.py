@@ -104,3 +104,8 @@ def test_verdict_and_alert_line(snap_compare):
         await pilot.pause(0.2)
 
     assert snap_compare(build_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_dashboard_80x24(snap_compare):
+    """The default terminal: one pane at a time, the switcher line naming the others."""
+    assert snap_compare(build_app(), terminal_size=(80, 24), run_before=ready)

@@ -20,7 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.events import ScreenResume, ScreenSuspend
 from textual.screen import Screen
-from textual.widgets import Footer, TextArea
+from textual.widgets import TextArea
 
 from rpdash.core.records import JobRecord
 from rpdash.services.events import StreamEvent
@@ -36,14 +36,17 @@ from rpdash.tui.screens.endpoint_actions import EndpointActionsMixin
 from rpdash.tui.screens.incident_view import IncidentsMixin
 from rpdash.tui.screens.job_actions import JobActionsMixin
 from rpdash.tui.screens.output_actions import OutputActionsMixin
+from rpdash.tui.screens.pane_layout import PaneLayoutMixin
 from rpdash.tui.screens.readonly_keys import ReadonlyKeysMixin
 from rpdash.tui.screens.session_calls import SessionCallsMixin, err_text
 from rpdash.tui.screens.submit_actions import SubmitActionsMixin
 from rpdash.tui.widgets.bars import LineInput, StatusBar, TopBar
+from rpdash.tui.widgets.footer import FitFooter
 from rpdash.tui.widgets.health import HealthTable
 from rpdash.tui.widgets.job_notes import JobNotes
 from rpdash.tui.widgets.jobs import JobTable
 from rpdash.tui.widgets.output import OutputViewer, StreamLog
+from rpdash.tui.widgets.panes import PaneSwitcher
 from rpdash.tui.widgets.submit import SubmitForm
 
 if TYPE_CHECKING:
@@ -54,10 +57,11 @@ if TYPE_CHECKING:
 FILTER_WAIT = 0.15
 
 
-class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
+class DashboardScreen(PaneLayoutMixin, JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
                       OutputActionsMixin, ConnectionStatusMixin, IncidentsMixin, ReadonlyKeysMixin,
                       SessionCallsMixin, Screen[None]):
-    """Four panes; every one reachable by tab / shift+tab and by alt+1-alt+4."""
+    """Four panes; every one reachable by tab / shift+tab and by alt+1-alt+4 (on a small
+    terminal one at a time: :mod:`~rpdash.tui.screens.pane_layout`)."""
 
     AUTO_FOCUS = "JobTable"
 
@@ -88,6 +92,7 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
         app = self._app
         endpoints = list(self.session.endpoints)
         yield TopBar(demo=app.backend.demo, readonly=app.readonly, id="topbar")
+        yield PaneSwitcher(id="switcher")
         with Vertical(id="pane-health", classes="pane"):
             yield HealthTable(endpoints, names=self.names, wall=app.clock.time,
                               mono=app.clock.now,
@@ -108,7 +113,7 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
                                      id="submit")
         yield LineInput(placeholder=commands_help(app.readonly), id="cmdline", compact=True)
         yield StatusBar(id="status")
-        yield Footer(compact=True)
+        yield FitFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#pane-health").border_title = "[alt+1] Endpoints"
@@ -141,9 +146,6 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
 
     def on_resize(self) -> None:
         self._on_width(self.size.width, self.size.height)
-
-    def _on_width(self, width: int, height: int) -> None:
-        self.set_class(width < 130 or height < 40, "-narrow")
 
     # ------------------------------------------------------------------ health polling
     def on_screen_suspend(self, event: ScreenSuspend) -> None:
@@ -338,6 +340,7 @@ class DashboardScreen(JobActionsMixin, EndpointActionsMixin, SubmitActionsMixin,
                 with contextlib.suppress(Exception):
                     select(job_id)
         viewer.show_job(rec, chunks)
+        self.refresh_switcher()
         # the notes under the output (why it waits, result expiry) follow at once, not at
         # the next 1 Hz tick: for up to a second they described the previous job
         with contextlib.suppress(Exception):

@@ -24,6 +24,7 @@ from rpdash.services.events import ConnState, HealthEvent
 from rpdash.tui.actions import ReadonlyAware, bindings_for
 from rpdash.tui.format import clip, fmt_ago, inert, sparkline
 from rpdash.tui.widgets.cells import InPlaceCells
+from rpdash.tui.widgets.column_fit import ColumnSpec, fit_columns
 
 #: samples kept per endpoint for the sparklines (at the 5 s default: 10 minutes)
 HISTORY = 120
@@ -78,6 +79,12 @@ MEDIUM = (
 #: the table width from which each profile is used, widest first (its columns plus their
 #: padding: no horizontal scroll bar)
 PROFILE_FROM = ((158, WIDE), (116, MEDIUM), (0, COMPACT))
+#: which columns go first when the pane is too narrow for its profile (0 stays longest);
+#: the name column is as wide as the longest name, up to NAME_MOST (names truncate last)
+PRIORITY = {k: i for i, k in enumerate((
+    "name", "inQueue", "state", "running", "inProgress", "failed", "idle", "initializing",
+    "unhealthy", "throttled", "age", "completed", "q_trend", "ready", "retried", "r_trend"))}
+NAME_MOST = 40
 WORKER_KEYS = ("idle", "running", "initializing", "ready", "throttled", "unhealthy")
 JOB_KEYS = ("inQueue", "inProgress", "completed", "failed", "retried")
 
@@ -187,6 +194,7 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         }
         self.current: str | None = endpoints[0] if endpoints else None
         self._profile: tuple[tuple[str, str, int], ...] = ()
+        self._base: tuple[tuple[str, str, int], ...] = WIDE
         self._shown: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ layout
@@ -195,8 +203,15 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
 
     def on_resize(self) -> None:
         width = self.size.width
-        want = next(p for least, p in PROFILE_FROM if width >= least)
-        if want is not self._profile:
+        base = next(p for least, p in PROFILE_FROM if width >= least)
+        # names truncate last: other columns drop before a name is cut
+        longest = min(NAME_MOST, max((len(v.name) for v in self.views.values()), default=0) + 2)
+        specs = [ColumnSpec(k, label, max(w, longest) if k == "name" else w,
+                            PRIORITY.get(k, 99)) for k, label, w in base]
+        # one column of room for the vertical scroll bar: never a horizontal one
+        want = fit_columns(specs, width - 1)
+        if want != self._profile:
+            self._base = base
             self._set_profile(want)
 
     def _set_profile(self, profile: tuple[tuple[str, str, int], ...]) -> None:
@@ -315,7 +330,7 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         else:
             age_s = self._wall() - ev.last_ok_at
             ago = "just now" if not stale and age_s < self.fresh_within else fmt_ago(age_s)
-            if self._profile is not WIDE:
+            if self._base is not WIDE:
                 ago = ago.replace(" s ", "s ").replace(" min ", "m ").replace(" h ", "h ")
             if stale:
                 age = Text(ago.replace(" ago", "") + " stale", style="yellow")
@@ -329,7 +344,7 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         (incidents are states: one column says what is wrong, whichever it is)."""
         if (ev is None or ev.state is not ConnState.OK or view.verdict is None
                 or view.verdict.kind == "unknown"):
-            return state_text(ev, self._remaining(view), compact=self._profile is not WIDE)
+            return state_text(ev, self._remaining(view), compact=self._base is not WIDE)
         return verdict_text(view.verdict, view.cost_per_s)
 
     def _refresh_row(self, endpoint_id: str, age_waits: bool = False) -> None:

@@ -3,7 +3,8 @@ job shows (always a ``Text``: a plain ``str`` cell would be parsed as markup).""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from rich.text import Text
@@ -12,40 +13,64 @@ from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.tui.format import (
     STATUS_ORDER,
-    clip,
     error_summary,
     inert,
     preview,
-    short_id,
     status_text,
 )
+from rpdash.tui.widgets.column_fit import ColumnSpec, fit_columns
 
-# Most useful first: on a narrow terminal the table scrolls sideways past the rest.
-COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("mark", " ", 1),
-    ("id", "job id", 11),
-    ("status", "status", 14),
-    ("age", "age", 4),
-    ("endpoint", "endpoint", 12),
-    ("delay", "delay", 6),
-    ("exec", "exec", 6),
-    ("retries", "rtr", 3),
-    ("progress", "latest update", 30),
+#: the job list's columns in their order; which show, and how wide, follows the table's
+#: width by priority (:func:`~rpdash.tui.widgets.column_fit.fit_columns`): the id, the
+#: status and the age stay longest; the id grows to the whole id first when there is room,
+#: the latest update takes the rest
+COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("mark", " ", 1, 0),
+    ColumnSpec("id", "job id", 11, 1, want=40, most=40),
+    ColumnSpec("status", "status", 14, 2),  # room for COMPLETED* and ↻N
+    ColumnSpec("age", "age", 4, 3),
+    ColumnSpec("endpoint", "endpoint", 12, 4, most=24),
+    ColumnSpec("delay", "delay", 6, 7),
+    ColumnSpec("exec", "exec", 6, 6),
+    ColumnSpec("retries", "rtr", 3, 8),
+    ColumnSpec("progress", "latest update", 16, 5, want=30, most=400),
 )
-PROGRESS_MIN = 16
-COLUMN_KEYS = tuple(c[0] for c in COLUMNS)
-#: which columns show: all of them when there is room, else the essentials (the rest is
-#: in the output pane's header and in ``y``)
-WIDE_COLS = tuple(range(len(COLUMNS)))
-NARROW_COLS = tuple(COLUMN_KEYS.index(k) for k in ("mark", "id", "status", "age", "exec", "progress"))
-NARROW_BELOW = 2 * len(COLUMNS) + sum(c[2] for c in COLUMNS[:-1]) + PROGRESS_MIN
+COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+
+
+def fit_job_columns(width: int, records: Iterable[JobRecord], names: Mapping[str, str], *,
+                    all_endpoints: bool) -> tuple[tuple[int, ...], dict[str, int]]:
+    """The columns (indexes into ``COLUMNS``) and their widths for a table ``width`` cells
+    wide: the id as long as the longest id, the endpoint only for all endpoints' jobs (no
+    pane scrolls sideways; columns drop by priority)."""
+    longest_id = longest_name = 0
+    for r in records:
+        longest_id = max(longest_id, len(r.job_id))
+        longest_name = max(longest_name, len(names.get(r.endpoint_id, r.endpoint_id)))
+    # the endpoint column as wide as the names (8 to 16), growing to the longest later
+    specs = [replace(c, least=max(8, min(16, longest_name))) if c.key == "endpoint" else c
+             for c in COLUMNS]
+    fitted = fit_columns(specs, width, most={"id": max(11, longest_id),
+                                             "endpoint": max(8, longest_name)},
+                         skip=() if all_endpoints else ("endpoint",))
+    return (tuple(COLUMN_KEYS.index(k) for k, _, _ in fitted),
+            {k: w for k, _, w in fitted})
+
+
+def longer(seen: tuple[int, int], rec: JobRecord,
+           names: Mapping[str, str]) -> tuple[int, int] | None:
+    """The longest (id, endpoint name) with ``rec``'s, if it is longer than ``seen``."""
+    now = (max(seen[0], len(rec.job_id)),
+           max(seen[1], len(names.get(rec.endpoint_id, rec.endpoint_id))))
+    return now if now != seen else None
 
 
 class IdCell(Text):
-    """The id column's cell: shows the short id, remembers the full one (for sorting)."""
+    """The id column's cell: the whole id (cut with … to the column's width), remembers
+    the raw one (for sorting)."""
 
     def __init__(self, job_id: str, shown: str) -> None:
-        super().__init__(shown, no_wrap=True, end="")
+        super().__init__(shown, no_wrap=True, overflow="ellipsis", end="")
         self.job_id = job_id
 
 
@@ -86,10 +111,10 @@ def job_cell(col: str, value: Any, rec: JobRecord, names: Mapping[str, str]) -> 
     if col == "mark":
         return Text(value, style="bold yellow")
     if col == "id":
-        return IdCell(rec.job_id, short_id(rec.job_id, 11))
+        return IdCell(rec.job_id, inert(rec.job_id, one_line=True))
     if col == "endpoint":
         name = names.get(rec.endpoint_id, rec.endpoint_id)
-        return Text(clip(inert(name, one_line=True), 12), no_wrap=True)
+        return Text(inert(name, one_line=True), no_wrap=True, overflow="ellipsis")
     if col == "status":
         return job_status_text(rec)
     if col == "progress":

@@ -37,11 +37,9 @@ from rpdash.tui.widgets.fast_rows import OneLineRows
 from rpdash.tui.widgets.job_cells import (
     COLUMN_KEYS,
     COLUMNS,
-    NARROW_BELOW,
-    NARROW_COLS,
-    PROGRESS_MIN,
-    WIDE_COLS,
     IdCell,
+    fit_job_columns,
+    longer,
     job_cell,
     progress_plain,
     status_rank,
@@ -100,39 +98,40 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         self.pinned: str | None = None
         self._colkeys: list[ColumnKey] = []
         self._cols: tuple[int, ...] = ()
+        self._widths: dict[str, int] = {}
+        self._seen = (0, 0)  # the longest id and endpoint name listed so far
 
     # ------------------------------------------------------------------ setup
     def on_mount(self) -> None:
-        self._set_columns(WIDE_COLS)
+        self._set_columns(tuple(range(len(COLUMNS))), {c.key: c.least for c in COLUMNS})
 
-    def _set_columns(self, cols: tuple[int, ...]) -> None:
-        had_rows = bool(self._shown)
-        keep = self.current_job_id
-        self._cols = cols
+    def _set_columns(self, cols: tuple[int, ...], widths: dict[str, int]) -> None:
+        keep, had_rows = self.current_job_id, bool(self._shown)
+        self._cols, self._widths = cols, dict(widths)
         self.clear(columns=True)
         self._shown.clear()
-        self._colkeys = [self.add_column(COLUMNS[i][1], key=COLUMNS[i][0], width=COLUMNS[i][2])
-                         for i in cols]
+        self._colkeys = [self.add_column(COLUMNS[i].label, key=COLUMNS[i].key,
+                                         width=widths[COLUMNS[i].key]) for i in cols]
         if had_rows or self.records:
             self.rebuild(keep=keep)
 
-    def on_resize(self) -> None:
-        """Fewer columns on a narrow pane; "latest update" takes whatever width is left."""
-        want = NARROW_COLS if self.size.width < NARROW_BELOW else WIDE_COLS
-        if want != self._cols:
-            self._set_columns(want)
-        col = self.columns.get(ColumnKey("progress"))
-        if col is None:
-            return
-        pad = 2 * self.cell_padding
-        fixed = sum(c.get_render_width(self) for k, c in self.columns.items()
-                    if k != ColumnKey("progress"))
-        width = max(PROGRESS_MIN, self.scrollable_content_region.width - fixed - pad - 1)
-        if width != col.width:
-            col.width = width
-            self._update_count += 1
-            self._require_update_dimensions = True
-            self.refresh()
+    def on_resize(self) -> bool:
+        """The columns that fit, by priority (:func:`fit_job_columns`); True: re-listed."""
+        width = self.size.width - 1  # the vertical scroll bar
+        cols, widths = fit_job_columns(width, self.records.values(), self.names,
+                                       all_endpoints=self.scope_endpoint is None)
+        if width <= 0 or cols == self._cols and widths == self._widths:
+            return False
+        if cols != self._cols:
+            self._set_columns(cols, widths)
+            return True
+        self._widths = widths
+        for key, col in self.columns.items():
+            col.width = widths.get(str(key.value), col.width)
+        self._update_count += 1
+        self._require_update_dimensions = True
+        self.refresh()
+        return False
 
     # ------------------------------------------------------------------ queries
     @property
@@ -169,19 +168,7 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
     def matches(self, rec: JobRecord) -> bool:
         if self.scope_endpoint is not None and rec.endpoint_id != self.scope_endpoint:
             return False
-        f = self.filter_text
-        if not f or rec.job_id == self.pinned:
-            return True
-        f = f.lower()
-        hay = (
-            rec.job_id.lower(),
-            rec.endpoint_id.lower(),
-            self.names.get(rec.endpoint_id, "").lower(),
-            str(rec.status).lower(),
-            rec.mode,
-            preview(rec.progress, 200).lower(),
-        )
-        return any(f in h for h in hay)
+        return rec.job_id == self.pinned or filter_matches(rec, self.filter_text, self.names)
 
     # ------------------------------------------------------------------ cells
     def _row(self, rec: JobRecord) -> tuple[Any, ...]:
@@ -204,6 +191,9 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         self.add_row(*self._cells.cells(rec.job_id, row, self._cols, lambda: [
             job_cell(COLUMN_KEYS[i], row[i], rec, self.names) for i in self._cols]), key=rec.job_id)
         self._shown[rec.job_id] = row
+        if (grown := longer(self._seen, rec, self.names)) is not None:
+            self._seen = grown  # a longer id or name than so far: maybe room for it
+            self.call_after_refresh(self.on_resize)
 
     def _refresh_row(self, rec: JobRecord, row: tuple[Any, ...] | None = None) -> bool:
         """Rewrite the cells of one shown row that changed. Returns True if any did.
@@ -354,7 +344,8 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
         if endpoint_id == self.scope_endpoint:
             return
         self.scope_endpoint = endpoint_id
-        self.rebuild()
+        if not self.on_resize():  # the endpoint column: only for all endpoints
+            self.rebuild()
 
     def set_sort(self, key: str) -> None:
         if key == self.sort_key:
@@ -448,3 +439,14 @@ class JobTable(ReadonlyAware, InPlaceCells, OneLineRows, DataTable[Any]):
 
     def action_toggle_scope(self) -> None:
         self.post_message(self.JobAction("toggle_scope", []))
+
+
+def filter_matches(rec: JobRecord, text: str, names: Mapping[str, str]) -> bool:
+    """Whether the ``/`` filter's text is in the job's id, endpoint, name, status, mode or
+    latest update (case-insensitive); an empty filter matches every job."""
+    if not text:
+        return True
+    f = text.lower()
+    hay = (rec.job_id.lower(), rec.endpoint_id.lower(), names.get(rec.endpoint_id, "").lower(),
+           str(rec.status).lower(), rec.mode, preview(rec.progress, 200).lower())
+    return any(f in h for h in hay)

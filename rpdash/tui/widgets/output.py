@@ -14,7 +14,6 @@ markup, so escape sequences and ``[markup]`` in a job's output are shown, not ob
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,12 +31,16 @@ from rpdash.core.records import JobRecord
 from rpdash.tui.actions import bindings_for
 from rpdash.tui.format import (
     chunk_text,
+    clip,
     fmt_ms,
     inert,
     inert_text,
 )
 from rpdash.tui.messages import Flash
 from rpdash.tui.widgets.job_cells import job_status_text
+from rpdash.tui.widgets.wrapping import StreamText, wrap_stream
+
+__all__ = ["OutputViewer", "StreamLog", "wrap_stream"]
 
 MAX_LINES = 5_000
 #: what the output pane says about a live job with nothing to show yet
@@ -48,43 +51,6 @@ _PENDING_NOTE = {
 }
 #: final outputs larger than this are shown as plain (unhighlighted) text
 MAX_PRETTY_CHARS = 200_000
-
-
-_WORDS = re.compile(r"\S+\s*|\s+")
-
-
-def wrap_stream(text: str, col: int, width: int) -> tuple[str, int]:
-    """Insert line breaks so no line grows past ``width``, breaking between words when it
-    can. ``col`` is the length of the line already on screen; returns the new text and the
-    new ``col``. Streamed tokens (LLM output) arrive without newlines, and a Log does not
-    wrap, so without this a story would be one endless line."""
-    if width <= 8:
-        return text, col
-    out: list[str] = []
-    for i, part in enumerate(text.split("\n")):
-        if i:
-            out.append("\n")
-            col = 0
-        if col + len(part) <= width:
-            out.append(part)
-            col += len(part)
-            continue
-        for word in _WORDS.findall(part):
-            n = len(word)
-            if col + len(word.rstrip()) > width and col > 0:
-                out.append("\n")
-                col = 0
-                word = word.lstrip() if word.strip() else word
-                n = len(word)
-            while n > width:  # a word longer than a line
-                out.append(word[: width - col])
-                out.append("\n")
-                word = word[width - col:]
-                n = len(word)
-                col = 0
-            out.append(word)
-            col += n
-    return "".join(out), col
 
 
 #: a job watched by id (``:watch``) that RunPod never answered for
@@ -161,7 +127,10 @@ def render_value(value: Any) -> RenderableType:
         return inert_text(dumped[:MAX_PRETTY_CHARS] + "\n… (truncated on screen; save with ctrl+s)")
     try:
         # rich's JSON highlighter works on a Text built from the string: no markup parsing
-        return JSON(inert(dumped))
+        pretty = JSON(inert(dumped))
+        pretty.text.no_wrap = False  # rich's JSON never wraps: a long URL was cut off
+        pretty.text.overflow = "fold"
+        return pretty
     except Exception:  # noqa: BLE001 - anything odd: show it plain
         return inert_text(dumped)
 
@@ -211,7 +180,7 @@ class OutputViewer(Vertical, can_focus=False):
         self._wall = wall
         self.job: JobRecord | None = None
         self.wrap = True
-        self._col = 0  # length of the last line written (for wrapping)
+        self.text = StreamText()  # the stream as it came, for wrapping again
         self.next_seq = 0  # index of the next chunk expected for this job
         self.chunks_shown = 0
         self._pending: list[str] = []
@@ -252,13 +221,14 @@ class OutputViewer(Vertical, can_focus=False):
         self._shown_final = object()
         log = self.log_widget
         log.clear()
-        self._col = 0
+        self.text.clear()
         self.next_seq = 0
         self.chunks_shown = 0
+        # shown before it is written: a hidden log has no width to wrap for
+        self._set_log_display(bool(rec is not None and (rec.mode == "stream" or chunks)))
         if rec is not None and chunks:
             self.feed(rec.job_id, 0, chunks)
             self.flush()
-        self._set_log_display(bool(rec is not None and (rec.mode == "stream" or chunks)))
         self._render_final()
         self._render_head()
 
@@ -308,14 +278,10 @@ class OutputViewer(Vertical, can_focus=False):
             return
         text = "".join(self._pending)
         count = len(self._pending)
-        if self.wrap:
-            log = self.log_widget
-            room = log.scrollable_content_region.width
-            if not log.show_vertical_scrollbar:
-                # it appears once the log overflows: lines wrapped for the wider view
-                # would then be one column too long and bring a horizontal scrollbar
-                room -= log.styles.scrollbar_size_vertical
-            text, self._col = wrap_stream(text, self._col, room - 1)
+        width = self._wrap_width()
+        text = self.text.add(text, width)
+        if self.wrap and width is None:
+            self.call_after_refresh(self._rewrap_if_needed)  # once the log has a width
         self._pending.clear()
         self.chunks_shown += count
         log = self.log_widget
@@ -323,6 +289,38 @@ class OutputViewer(Vertical, can_focus=False):
             self._set_log_display(True)
         log.add_text(text)
         self._render_head()
+
+    def _wrap_width(self) -> int | None:
+        """The width to wrap the stream for (None: wrap is off, or the log has no width
+        yet: it is wrapped again once it has one)."""
+        if not self.wrap:
+            return None
+        log = self.log_widget
+        room = log.scrollable_content_region.width
+        if not log.show_vertical_scrollbar:
+            # it appears once the log overflows: lines wrapped for the wider view
+            # would then be one column too long and bring a horizontal scrollbar
+            room -= log.styles.scrollbar_size_vertical
+        return room - 1 if room > 9 else None
+
+    def rewrap(self) -> None:
+        """Write the stream again, wrapped for the log's width now (or not wrapped)."""
+        log = self.log_widget
+        width = self._wrap_width()
+        if self.wrap and width is None:
+            return  # no width yet: on_resize comes back
+        new_lines = log.new_lines
+        log.clear()
+        log.add_text(self.text.all(width))
+        log.new_lines = new_lines
+
+    def _rewrap_if_needed(self) -> None:
+        if self.wrap and self.log_widget.display and self.text.width != (self._wrap_width() or 0):
+            self.rewrap()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._rewrap_if_needed)
+        self.call_after_refresh(self._render_head)  # the id is cut to the width
 
     def _set_log_display(self, shown: bool) -> None:
         """The stream log only shows for jobs with a stream; without it the final output
@@ -337,11 +335,13 @@ class OutputViewer(Vertical, can_focus=False):
         if rec is None:
             head.update(Text("Select a job in the jobs pane (alt+2) to see its output.", style="dim"))
             return
-        # line 1: which job and its state; line 2: follow state and details
-        t = Text(no_wrap=True, overflow="ellipsis")
+        # line 1: which job and its state (the id cut to the width); line 2: follow state
+        # and details, wrapped in a narrow pane rather than cut (the counts are at its end)
+        t = Text(overflow="fold", end="")
         t.append_text(job_status_text(rec))
         t.append("  ")
-        t.append(inert(rec.job_id, one_line=True), style="bold")
+        room = head.content_region.width - len(t) if head.content_region.width else 200
+        t.append(clip(inert(rec.job_id, one_line=True), max(room, 8)), style="bold")
         t.append("\n")
         if rec.stuck_progress:  # first on its line: a narrow pane must not cut it off
             t.append("* finished; RunPod still says IN_PROGRESS (late progress update)  ",
@@ -414,9 +414,10 @@ class OutputViewer(Vertical, can_focus=False):
         self._render_head()
 
     def action_toggle_wrap(self) -> None:
-        """Wrap long lines (from now on; lines already shown keep their breaks)."""
+        """Wrap long lines (or not): the whole stream is written again."""
         self.wrap = not self.wrap
-        self.post_message(Flash(f"Wrap {'on' if self.wrap else 'off'} for new output"))
+        self.rewrap()
+        self.post_message(Flash(f"Wrap {'on' if self.wrap else 'off'}"))
 
     def action_save(self) -> None:
         if self.job is not None:
