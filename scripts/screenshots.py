@@ -41,12 +41,12 @@ async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float, what: st
         await pilot.pause(0.1)
 
 
-def make_app() -> Any:
+def make_app(scenario: str | None = None) -> Any:
     from rpdash.config import Settings
     from rpdash.tui.app import RpdashApp
 
     settings = Settings(health_interval=1.0, status_interval=1.0)
-    return RpdashApp(settings, demo=True, highlight=True)
+    return RpdashApp(settings, demo=True, highlight=True, scenario=scenario)
 
 
 async def start(app: Any, pilot: Any) -> Any:
@@ -160,7 +160,36 @@ async def session_big(out: Path) -> list[Path]:
         await pilot.pause(0.2)
         shots.append(shoot(app, out, "purge-confirm"))
         await pilot.press("escape")
+
+        # the scale form on the same endpoint, a new maximum typed in
+        await pilot.press("escape", "alt+1", "s")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ScaleScreen", 15,
+                       "the scale form")
+        await pilot.pause(1.0)
+        for w in app.screen.query(Input):
+            w.cursor_blink = False
+        shots.append(shoot(app, out, "scale-form"))
+        await pilot.press("escape")
     return shots
+
+
+async def session_incident(out: Path) -> list[Path]:
+    """``rpdash --demo --scenario crashloop``: the verdict in the row and the status bar,
+    and the alert in the flash line."""
+    from rpdash.tui.widgets.health import HealthTable
+
+    app = make_app("crashloop")
+    async with app.run_test(size=BIG) as pilot:
+        dash = await start(app, pilot)
+        health = dash.query_one(HealthTable)
+
+        def crash_looping() -> bool:
+            return any(v.verdict is not None and v.verdict.kind == "crash_loop"
+                       for v in health.views.values())
+
+        await wait_for(pilot, crash_looping, 120, "the crash-loop verdict")
+        await pilot.pause(2.0)
+        return [shoot(app, out, "incident-crashloop")]
 
 
 async def session_small(out: Path, size: tuple[int, int] = SMALL) -> list[Path]:
@@ -205,7 +234,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     os.environ.pop("RUNPOD_API_KEY", None)
     shots: list[Path] = []
-    for run in (session_big, session_small, session_default):
+    for run in (session_big, session_small, session_default, session_incident):
         # a fresh, temporary history per run: the demo's history never lands in the
         # user's data dir, and one run's jobs do not show up in the next one
         with tempfile.TemporaryDirectory(prefix="rpdash-shots-") as tmp:
