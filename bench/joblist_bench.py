@@ -176,10 +176,10 @@ async def one_run(path: Path, live: int) -> dict[str, Any]:
                 res["ui_ms"] = max(r["ui_ms"] for r in rounds)
 
                 # anchor: the same rows, cleared and refilled into the same DataTable
-                rows = [[table._cell(col, val, rec) for col, val in
-                         zip([c for c in ("mark", "id", "status", "age", "endpoint", "delay",
-                                          "exec", "retries", "progress")], table._row(rec))]
-                        for rec in changed]
+                from rpdash.tui.widgets.job_cells import COLUMN_KEYS, job_cell
+
+                rows = [[job_cell(COLUMN_KEYS[i], table._row(rec)[i], rec, table.names)
+                         for i in table._cols] for rec in changed]
                 await pilot.pause()
                 mark = time.perf_counter()
                 t1 = time.perf_counter()

@@ -43,7 +43,9 @@ class ConfirmScreen(ModalScreen[bool]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        # "No" first; a dialog pushed while the app is closing may have no buttons left
+        for no in self.query("#no").results(Button):
+            no.focus()
 
     def action_press(self) -> None:
         focused = self.focused
