@@ -152,6 +152,32 @@ async def test_job_stuck_in_progress_after_completion_is_finished(clock, store, 
     await tr.stop()
 
 
+async def test_stuck_job_is_finished_when_the_endpoint_knows_execution_times(
+    clock, store
+) -> None:
+    """Off screen, after another job of the endpoint finished (its execution times known):
+    a stuck job's ``executionTime`` does not grow, so it looks like a short overdue job and
+    is checked every ~0.6 s, closer than ``confirm_gap``. Those checks must still add up."""
+    api = TimelineAPI(clock)
+    api.add(
+        "job-n",
+        "ep",
+        [
+            (T0, {"status": "IN_QUEUE"}),
+            (T0 + 0.5, {"status": "IN_PROGRESS", "running_since": T0 + 0.5}),
+            (T0 + 1.5, {"status": "COMPLETED", "executionTime": 1000, "output": "ok"}),
+        ],
+    )
+    stuck_timeline(api, "job-s")
+    tr, rec = tracking(api, store, clock, ["job-n", "job-s"])
+    await clock.advance(30, step=0.1)
+    final = tr.records["job-s"]
+    assert final.status is JobStatus.COMPLETED and final.stuck_progress
+    assert final.output == {"answer": 42}
+    assert terminal_times(rec)["job-s"] - (T0 + 4) <= 2 * tr.max_step
+    await tr.stop()
+
+
 async def test_running_job_with_unchanged_progress_is_not_called_stuck(clock, store) -> None:
     """Same progress output for 20 s, but executionTime grows: it is still running."""
     api = TimelineAPI(clock)

@@ -37,7 +37,7 @@ class TrackedJob:
     __slots__ = (
         "job_id", "lane", "key", "ordered", "tracked_at", "fresh_until", "ver", "due",
         "started", "start_est", "start_exact", "checks", "last_poll", "since", "fails",
-        "owner", "in_flight", "active", "ordinal",
+        "owner", "in_flight", "active", "ordinal", "final_since",
     )  # fmt: skip
 
     def __init__(self, job_id: str, lane: Lane, key: tuple, ordered: bool, now: float) -> None:
@@ -60,6 +60,9 @@ class TrackedJob:
         self.in_flight = False
         self.active = True
         self.ordinal = 0.0
+        #: when the first of the identical finished-looking IN_PROGRESS answers was asked
+        #: (a job stuck after completion, quirks.py); None when the last answer was not one
+        self.final_since: float | None = None
 
     def saw_running(self, job: Job, rec: JobRecord, t0: float, now: float, clock: Clock) -> None:
         """An IN_PROGRESS answer asked at ``t0``: pin (or estimate) its start, count checks.

@@ -9,7 +9,7 @@
   ``executionTime`` set and the final ``output`` present. A running job's
   ``executionTime`` grows with time; a stuck one's does not. Two IN_PROGRESS answers at
   least ``gap`` seconds apart with the same ``executionTime`` and the same ``output``
-  therefore mean the job ended (``stuck_after_completion``): it is recorded as COMPLETED
+  (and only such answers between them) therefore mean the job ended (``stuck_after_completion``): it is recorded as COMPLETED
   with ``stuck_progress`` set, and never polled again. Detection takes the first such
   answer plus one more check (``confirm_gap`` after it at the latest).
 """
@@ -43,16 +43,28 @@ def looks_final(job: Job) -> bool:
     )
 
 
-def stuck_after_completion(
-    old: JobRecord | None, job: Job, since_last_answer: float | None, gap: float
-) -> bool:
-    """``job`` (IN_PROGRESS) repeats the previous answer's ``executionTime`` and ``output``
-    although at least ``gap`` seconds passed: the job finished and the status is stuck."""
+def repeats_final(old: JobRecord | None, job: Job) -> bool:
+    """``job`` (IN_PROGRESS, looking finished) repeats the previous answer's
+    ``executionTime`` and ``output`` (kept as the record's progress)."""
     if old is None or not looks_final(job) or old.status is not JobStatus.IN_PROGRESS:
         return False
-    if since_last_answer is None or since_last_answer < gap:
-        return False
     return job.executionTime == old.execution_ms and _same(job.output, old.progress)
+
+
+def stuck_after_completion(
+    old: JobRecord | None, job: Job, since_first: float | None, gap: float
+) -> bool:
+    """``job`` (IN_PROGRESS) repeats the previous answer's ``executionTime`` and ``output``,
+    and the first of these identical answers was asked at least ``gap`` seconds ago
+    (``since_first``): the job finished and the status is stuck.
+
+    ``since_first`` counts from the first identical answer, not the previous one: polls
+    closer together than ``gap`` (a stuck job's ``executionTime`` does not grow, so the
+    scheduler keeps thinking it is a short, overdue job and checks it every fraction of a
+    second) must still add up to a detection."""
+    if not repeats_final(old, job):
+        return False
+    return since_first is not None and since_first >= gap
 
 
 def stuck_changes(job: Job, now_wall: float) -> dict[str, Any]:

@@ -33,6 +33,8 @@ from rpdash.services.tracking.positions import FifoPositions, QueuePositions
 from rpdash.services.tracking.quirks import (
     confirm_gap,
     is_rerun,
+    looks_final,
+    repeats_final,
     restarted,
     stuck_after_completion,
     stuck_changes,
@@ -403,10 +405,15 @@ class JobTracker:
         lane = j.lane
         lane.rl_fails = 0
         j.fails = 0
-        since_last = None if j.last_poll is None else t0 - j.last_poll
-        j.last_poll = t0
+        last_poll, j.last_poll = j.last_poll, t0
         old = self.book.records.get(j.job_id)
-        if stuck_after_completion(old, job, since_last, confirm_gap(self.interval)):
+        # a stuck job: identical answers counted from the first one, however close together
+        if not repeats_final(old, job):
+            j.final_since = t0 if looks_final(job) else None
+        elif j.final_since is None:
+            j.final_since = last_poll if last_poll is not None else t0
+        since_first = t0 - j.final_since if j.final_since is not None else None
+        if stuck_after_completion(old, job, since_first, confirm_gap(self.interval)):
             new = self.book.change(j.job_id, **stuck_changes(job, self.clock.time()))
         else:
             new = self.book.apply(j.job_id, job)
