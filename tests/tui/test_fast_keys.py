@@ -70,3 +70,19 @@ async def test_burst_with_backspaces_in_the_filter_reads_axy():
         await pilot.press("enter")
         await wait_for(pilot, lambda: dash.query_one(JobTable).filter_text == "axy", timeout=5)
         assert "filter: axy" in dash.query_one("#pane-jobs").border_title
+
+
+async def test_burst_with_backspaces_in_the_purge_dialogs_name_reads_axy():
+    from rpdash.tui.screens.confirm import PurgeScreen
+
+    app, _ = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("alt+1", "ctrl+d")
+        modal = await wait_for(pilot, lambda: isinstance(app.screen, PurgeScreen) and app.screen)
+        name = modal.query_one("#purge-name", Input)
+        name.focus()
+        await pilot.pause()
+        feed_chunk(app, CHUNK)
+        await pilot.pause(0.3)
+        assert name.value == "axy"

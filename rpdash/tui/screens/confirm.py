@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Static
 
 from rpdash.tui.format import inert
+from rpdash.tui.widgets.keyorder import OrderedInput
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -112,7 +113,7 @@ class PurgeScreen(ModalScreen[bool]):
         with Vertical(id="dialog"):
             yield Static(Text(self.HEADING, style="bold red"), id="dialog-title")
             yield Static(self._body(), id="dialog-body")
-            yield Input(placeholder=f"type {inert(self.name_to_type, one_line=True)}", id="purge-name")
+            yield OrderedInput(placeholder=f"type {inert(self.name_to_type, one_line=True)}", id="purge-name")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="no", variant="primary")
                 yield Button(self.YES, id="yes", variant="error", disabled=True)

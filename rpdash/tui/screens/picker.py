@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Input, Static
 from rpdash.core.errors import RpdashError
 from rpdash.core.models import is_safe_id
 from rpdash.tui.format import clip, inert
+from rpdash.tui.widgets.keyorder import OrderedInput
 
 if TYPE_CHECKING:
     from rpdash.api.control import EndpointInfo
@@ -102,7 +103,7 @@ class EndpointPicker(ModalScreen["tuple[str, str] | None"]):
         with Vertical(id="picker"):
             yield Static(Text("Endpoints of this account (queue-based)", style="bold"),
                          id="picker-title")
-            yield Input(value=self.search_text, placeholder="type to filter by name or id",
+            yield OrderedInput(value=self.search_text, placeholder="type to filter by name or id",
                         id="picker-search", compact=True)
             yield Static(Text("loading the endpoint list…", style="dim"), id="picker-status")
             yield PickerTable(cursor_type="row", zebra_stripes=False, id="picker-list")

@@ -16,6 +16,7 @@ so what a key does is unchanged; only when it happens.
 from __future__ import annotations
 
 from textual import events
+from textual.widgets import Input
 
 
 class InOrderKeys:
@@ -35,3 +36,7 @@ class InOrderKeys:
         if await app._check_bindings(event.key):  # noqa: SLF001 - see the module docstring
             event.stop()
             event.prevent_default()
+
+
+class OrderedInput(InOrderKeys, Input):
+    """A one-line ``Input`` whose keys apply in the order typed (dialogs, pickers, filters)."""
