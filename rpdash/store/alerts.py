@@ -82,11 +82,5 @@ class AlertStore:
 
     def _ready(self) -> bool:
         """False for a read-only file written before step 3 (reads then return nothing)."""
-        if self._has_table:
-            return True
-        if not self.history._has_schema:
-            return False
-        with self.history._read() as conn:
-            row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alerts'").fetchone()
-        self._has_table = row is not None
+        self._has_table = self._has_table or self.history.has_table("alerts")
         return self._has_table

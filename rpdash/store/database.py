@@ -257,6 +257,16 @@ class HistoryDatabase:
                 why = sqlite_reason(e, self._busy_timeout, self.path)
                 raise StoreError(f"cannot read job history at {self.where}: {why}") from None
 
+    def has_table(self, name: str) -> bool:
+        """Whether the file has table ``name``: a read-only file written by an older rpdash
+        may lack the tables later migrations add (its readers then find nothing)."""
+        if not self._has_schema:
+            return False
+        with self._read() as conn:
+            row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (name,)).fetchone()
+        return row is not None
+
     # ------------------------------------------------------------------ lifetime
 
     def close(self) -> None:

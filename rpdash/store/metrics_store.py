@@ -198,15 +198,7 @@ class MetricsStore:
 
     def _ready(self) -> bool:
         """False for a read-only file written before step 2 (reads then return nothing)."""
-        if self._has_table:
-            return True
-        if not self.history._has_schema:
-            return False
-        with self.history._read() as conn:
-            row = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'health_samples'"
-            ).fetchone()
-        self._has_table = row is not None
+        self._has_table = self._has_table or self.history.has_table("health_samples")
         return self._has_table
 
 

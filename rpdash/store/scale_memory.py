@@ -61,10 +61,4 @@ class ScaleMemory:
 
     def _ready(self) -> bool:
         """False for a read-only file written before step 4 (reads then find nothing)."""
-        if not self.history._has_schema:
-            return False
-        with self.history._read() as conn:
-            row = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scale_memory'"
-            ).fetchone()
-        return row is not None
+        return self.history.has_table("scale_memory")
