@@ -96,10 +96,10 @@ def test_row1_long_outage_keeps_the_job_id(cli, relay: Relay):
         if op == "run":
             job_box.append(payload["id"])
         elif op == "status-sync" and job_box and relay.is_up:
-            # the API goes away right after accepting the job (while the first wait for
-            # its status is held open), and stays away; not on a timer, which a loaded
-            # machine can beat before the job is even submitted
-            threading.Thread(target=relay.down).start()
+            # the API goes away right after accepting the job, and stays away: cut before
+            # the first status answer leaves (not on a timer, which a loaded machine can
+            # beat before the job is even submitted; not after it, or it may say COMPLETED)
+            relay.down()
         return None
 
     cli.sim.set_mutator(cut_when_submitted)
