@@ -17,6 +17,7 @@ name       script                                    what
 stream     stream_viewer_bench.py                    200k chunks: follower + OutputViewer vs Log
 joblist    joblist_bench.py                          100k history, 10k rows: paint, 10k changes
 polling    polling_bench.py                          2,000 jobs, 50 workers, per pickup order: rpdash vs runpod-python
+polling10k polling_bench.py                          10,000 jobs, 20 endpoints, 100 workers (issue 16)
 startup    startup_bench.py                          rpdash --demo in a pty vs hello-world Textual
 idle       idle_bench.py                             5 quiet endpoints in tmux, 60 s; 30 min soak
 sim        sim_rps.py                                simulator req/s on one pinned core
@@ -42,7 +43,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
-ORDER = ("stream", "joblist", "polling", "startup", "idle", "sim", "keys", "bigpaste")
+ORDER = ("stream", "joblist", "polling", "polling10k", "startup", "idle", "sim", "keys",
+         "bigpaste")
 
 
 def run_json(script: str, *args: str, timeout: float = 1800) -> Any:
@@ -100,10 +102,10 @@ def bench_joblist(quick: bool) -> list[dict[str, Any]]:
     r = run_json("joblist_bench.py", "--json", "--repeat", "1" if quick else "3")
     return [
         row("2 job list: first paint (100k history, 10k rows)", r["first_paint_s"], "s",
-            "<= 1 s", None, "", None, r["first_paint_s"] <= 1.0),
+            "<= 0.5 s", None, "", None, r["first_paint_s"] <= 0.5),
         row("2 job list: 10,000 status changes, UI time", r["ui_ms"], "ms",
-            "<= 100 ms, cursor kept", r["anchor_ms"], "clear + refill DataTable",
-            r["anchor_ms"] / r["ui_ms"], r["ui_ms"] <= 100 and r["cursor_kept"],
+            "<= 30 ms, cursor kept", r["anchor_ms"], "clear + refill DataTable",
+            r["anchor_ms"] / r["ui_ms"], r["ui_ms"] <= 30 and r["cursor_kept"],
             note="cursor kept" if r["cursor_kept"] else "cursor LOST"),
     ]
 
@@ -112,14 +114,26 @@ def bench_polling(quick: bool) -> list[dict[str, Any]]:
     """One comparison per pickup order (fifo, batch, random): rpdash's Session and, on half
     the jobs, runpod-python's asyncio client, in the same run."""
     args = ["--json", "--pickup", "fifo,batch,random", "--sdk-share", "0.5"]
-    res = run_json("polling_bench.py", *args + (["--jobs", "500"] if quick else []))
+    return polling_rows(run_json("polling_bench.py", *args + (["--jobs", "500"] if quick else [])))
+
+
+def bench_polling10k(quick: bool) -> list[dict[str, Any]]:
+    """Issue 16's size: 10,000 live jobs across 20 endpoints (100 workers, FIFO pickup),
+    runpod-python on a tenth of them in the same run (``--quick``: 2,000 jobs)."""
+    args = ["--json", "--jobs", "2000" if quick else "10000", "--endpoints", "20",
+            "--workers", "100", "--pickup", "fifo", "--sdk-share", "0.1"]
+    return polling_rows(run_json("polling_bench.py", *args), tag_prefix="3b polling at scale")
+
+
+def polling_rows(res: list[dict[str, Any]], tag_prefix: str = "3 polling") -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for order in dict.fromkeys(x["pickup"] for x in res):
         ours = next(x for x in res if x["who"].startswith("rpdash") and x["pickup"] == order)
         sdk = next((x for x in res if x["who"].startswith("runpod") and x["pickup"] == order), None)
-        n, tag = ours["jobs"], f"3 polling [{order}, {ours.get('positions', '?')}]"
+        n, tag = ours["jobs"], f"{tag_prefix} [{order}, {ours.get('positions', '?')}]"
         rows += [
-            row(f"{tag}: lag p95 ({n} jobs, {ours['workers']} workers)", ours["lag_p95"], "s",
+            row(f"{tag}: lag p95 ({n} jobs, {ours['workers']} workers"
+                + (f", {ours['endpoints']} endpoints)" if ours.get("endpoints", 1) > 1 else ")"), ours["lag_p95"], "s",
                 "<= 5 s", sdk and sdk["lag_p95"], "runpod-python asyncio",
                 sdk and sdk["lag_p95"] / ours["lag_p95"], ours["lag_p95"] <= 5 and ours["noticed"] == n),
             row(f"{tag}: selected job lag", ours["selected_lag"], "s", "<= 1 s", None, "", None,
@@ -127,9 +141,9 @@ def bench_polling(quick: bool) -> list[dict[str, Any]]:
             row(f"{tag}: HTTP 429 answers (all operations)", ours["http_429"], "",
                 "0", sdk and sdk["http_429"], "runpod-python asyncio", None, ours["http_429"] == 0,
                 note=f"/run resubmits {ours.get('run_resubmits', 0)}"),
-            row(f"{tag}: status requests per job", ours["status_per_job"], "/job", "<= 3",
+            row(f"{tag}: status requests per job", ours["status_per_job"], "/job", "<= 2",
                 sdk and sdk["status_per_job"], "runpod-python asyncio",
-                sdk and sdk["status_per_job"] / ours["status_per_job"], ours["status_per_job"] <= 3),
+                sdk and sdk["status_per_job"] / ours["status_per_job"], ours["status_per_job"] <= 2),
         ]  # fmt: skip
     return rows
 
@@ -155,12 +169,12 @@ def bench_idle(quick: bool) -> list[dict[str, Any]]:
     r = run_json("idle_bench.py", *args)
     hello = r.get("hello", {}).get("cpu_pct")
     out = [row("5 idle: CPU, 5 quiet endpoints, empty job list (tmux)", r["cpu"]["cpu_pct"], "%",
-               "<= 1 % of a core", hello, "hello-world Textual app idle", None,
-               r["cpu"]["cpu_pct"] <= 1.0, note=f"over {r['cpu']['seconds']:.0f} s")]
+               "<= 0.5 % of a core", hello, "hello-world Textual app idle", None,
+               r["cpu"]["cpu_pct"] <= 0.5, note=f"over {r['cpu']['seconds']:.0f} s")]
     if "cpu_history" in r:
         c = r["cpu_history"]
         out.append(row(f"5 idle: CPU, same, {c['history_jobs']} finished jobs listed", c["cpu_pct"],
-                       "%", "<= 1 % of a core", None, "", None, c["cpu_pct"] <= 1.0,
+                       "%", "<= 0.5 % of a core", None, "", None, c["cpu_pct"] <= 0.5,
                        note=f"over {c['seconds']:.0f} s"))
     s = r["soak"]
     flat = s["second_half_growth_per_job_kb"] <= 20  # a job record and its row, not more
@@ -225,6 +239,30 @@ def bench_bigpaste(quick: bool) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ table
 
 
+def spread(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per benchmark row: with several runs, the run whose value is the median (the
+    lower one of the middle two for an even count; its goal verdict is that run's), with every
+    run's value and the load average after it in the note."""
+    if len(runs) == 1:
+        return runs[0]
+    out = []
+    for first in runs[0]:
+        same = [r for run in runs for r in run if r.get("key") == first.get("key")]
+        valued = sorted((r for r in same if r["value"] is not None), key=lambda r: r["value"])
+        if not valued:
+            out.append(first)
+            continue
+        mid = dict(valued[(len(valued) - 1) // 2])
+        each = ", ".join(f"{fmt(r['value'], r['unit'])} (load {r['load']:.1f})" for r in same
+                         if r["value"] is not None)
+        mid["note"] = (mid["note"] + "; " if mid["note"] else "") + f"median of {len(valued)}: {each}"
+        mid["runs"] = [r["value"] for r in same]
+        out.append(mid)
+    return out
+
+
+
+
 def row(name: str, value: float | None, unit: str, goal: str, anchor: float | None,
         anchor_what: str, ratio: float | None, met: bool | None, *, measured_text: str = "",
         note: str = "") -> dict[str, Any]:
@@ -282,31 +320,47 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(ORDER), help="comma list of " + ",".join(ORDER))
     ap.add_argument("--json", metavar="FILE", help="also write the rows and the machine here")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="repeat the whole set N times; report each row's median run and the spread")
     a = ap.parse_args()
     benches = {"stream": bench_stream, "joblist": bench_joblist, "polling": bench_polling,
+               "polling10k": bench_polling10k,
                "startup": bench_startup, "idle": bench_idle, "sim": bench_sim,
                "keys": bench_keys, "bigpaste": bench_bigpaste}
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, {info['os']}; "
           f"load average before: {info['load_before']}", flush=True)
-    rows: list[dict[str, Any]] = []
-    t0 = time.perf_counter()
-    for name in [x.strip() for x in a.only.split(",") if x.strip()]:
+    names = [x.strip() for x in a.only.split(",") if x.strip()]
+    for name in names:
         if name not in benches:
             raise SystemExit(f"unknown benchmark {name!r}; choose from {', '.join(ORDER)}")
-        try:
-            rows += benches[name](a.quick)
-        except Exception as exc:  # noqa: BLE001 - one failing bench must not hide the rest
-            rows.append(row(f"{name}: FAILED ({type(exc).__name__})", None, "", "-", None, "",
-                            None, False, note=str(exc).splitlines()[0][:80]))
+    t0 = time.perf_counter()
+    runs: list[list[dict[str, Any]]] = []
+    for n in range(a.runs):  # whole rounds, so the runs of one benchmark are minutes apart
+        if a.runs > 1:
+            print(f"round {n + 1} of {a.runs} (load {os.getloadavg()[0]:.2f})", file=sys.stderr,
+                  flush=True)
+        found: list[dict[str, Any]] = []
+        for name in names:
+            try:
+                got = benches[name](a.quick)
+            except Exception as exc:  # noqa: BLE001 - one failing bench must not hide the rest
+                got = [row(f"{name}: FAILED ({type(exc).__name__})", None, "", "-", None, "",
+                           None, False, note=str(exc).splitlines()[0][:80])]
+            for i, r in enumerate(got):
+                r["key"] = f"{name}#{i}"
+                r["load"] = os.getloadavg()[0]
+            found += got
+        runs.append(found)
+    rows = spread(runs)
     print(f"\n{'QUICK (smoke sizes) ' if a.quick else ''}results, {time.perf_counter() - t0:.0f} s:")
     print(table(rows, markdown=a.markdown))
     met = sum(1 for r in rows if r["met"])
     print(f"\n{met} of {len(rows)} rows meet their goal. Load average after: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if a.json:
-        Path(a.json).write_text(json.dumps({"machine": info, "quick": a.quick, "rows": rows},
-                                           indent=2, default=str))
+        Path(a.json).write_text(json.dumps({"machine": info, "quick": a.quick, "rows": rows,
+                                            "runs": runs}, indent=2, default=str))
 
 
 if __name__ == "__main__":
