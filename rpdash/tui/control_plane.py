@@ -235,6 +235,15 @@ class ControlPlane:
             info = self.cached_info(endpoint_id)
         return wl, info, None
 
+    def account_cap(self) -> int | None:
+        """The account's worker cap: learned from RunPod's refusal of a scale update (any
+        client of this session), else the ``account_worker_cap`` setting, else None."""
+        for cc in (self._control, *self._keyed.values()):
+            learned = getattr(getattr(cc, "account_cap", None), "learned", None)
+            if learned is not None:
+                return learned
+        return getattr(self.settings, "account_worker_cap", None)
+
     def name_of(self, endpoint_id: str) -> str:
         names = getattr(self.backend, "names", {}) or {}
         if endpoint_id in names:
