@@ -193,7 +193,7 @@ def diagnose(
             "max_reached",
             {"live": live, "max": wmax},
         ))  # fmt: skip
-    elif waiting and wmax is not None and live >= wmax:
+    elif waiting and wmax is not None and live >= wmax and initializing < live:  # not a cold start
         out.append(Finding(
             "warn",
             f"max workers ({wmax}) reached: no more workers will start; the queue waits for "
