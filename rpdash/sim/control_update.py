@@ -26,8 +26,10 @@ Our choices where the docs say nothing:
   scenario's endpoints sum above the cap from the start). Nothing changes when refused.
 - The change reaches the engine at once: ``max`` 0 stops new workers; lowering ``max``
   stops, at once, the live workers beyond it that hold no job (not yet ready ones first,
-  then idle ones); workers running a job finish it (they stop later, on their idle
-  timeout); raising ``max`` lets the scaler start workers for the waiting jobs now.
+  then idle ones); workers beyond it running a job finish that job, take no other one
+  from the queue and then stop (a backlog must not keep them alive forever: what RunPod
+  does with them is [unconfirmed]); raising ``max`` lets the scaler start workers for the
+  waiting jobs now. The freed slots of the account's cap go to endpoints held back by it.
 - A ``drop`` fault (operation ``serverless``) on a PATCH applies the change, then cuts the
   answer mid-body: a client cannot know whether its change was applied.
 - Knob ``patch_status``: answer every PATCH with that status (405 = "this route is not
@@ -261,6 +263,9 @@ class EndpointUpdates:
         for w in spare[:surplus]:
             engine._log(ep, w, "info", f"worker stopped: max workers lowered to {workers_max}")
             engine._remove_worker(ep, w)
+        busy = [w for w in live if not w.removed and w not in spare[:surplus] and not w.retiring]
+        for w in busy[: max(0, surplus - len(spare))]:
+            w.retiring = True  # finishes its job, takes no other, then stops (engine._retire)
 
     def _known(self, endpoint_id: str) -> None:
         if any(e.get("id") == endpoint_id for e in self.control.extra):

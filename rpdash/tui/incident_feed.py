@@ -148,6 +148,7 @@ class IncidentFeed:
             return None, None
         workers = info = None
         with contextlib.suppress(Exception):
+            cp.want_info(endpoint_id)  # the settings (GPU, for the cost) in the background
             if cp.workers_fresh(endpoint_id):
                 workers = cp.cached_workers(endpoint_id)
             info = cp.cached_info(endpoint_id)

@@ -236,6 +236,20 @@ def test_engine_lowering_max_keeps_busy_workers_until_their_job_ends() -> None:
     assert busy.status == "COMPLETED"
 
 
+def test_engine_lowering_max_stops_busy_surplus_workers_after_their_job_despite_a_backlog() -> None:
+    eng, cp = _engine()
+    cp.updates.apply_rest("e", {"workers": {"max": 3}})
+    for _ in range(12):
+        eng.submit("e", {"input": {"mock_delay": 5}})
+    eng.advance(3.0)
+    assert eng.health("e")["workers"]["running"] == 3
+    cp.updates.apply_rest("e", {"workers": {"max": 1}})
+    assert eng.health("e")["workers"]["running"] == 3  # their jobs go on
+    eng.advance(8.0)  # each finished its job: the two beyond max took no other one
+    assert _live(eng) == 1 and eng.health("e")["jobs"]["inQueue"] > 0
+    assert any("max workers lowered to 1" in line["message"] for line in eng.logs("e", tail=0))
+
+
 # ------------------------------------------------------------------ the account's worker cap
 
 
