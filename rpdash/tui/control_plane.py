@@ -250,14 +250,17 @@ class ControlPlane:
     async def _fetch_info(self, endpoint_id: str) -> None:
         try:
             info = await self.endpoint_info(endpoint_id)  # stale or missing: read again
-            if info is None:
-                raise RpdashError(self.control_error or "no control plane")
         except RpdashError as exc:
             self._info_failed[endpoint_id] = time.monotonic()
             if self.note is not None and not self._noted:
                 self._noted = True
                 with contextlib.suppress(Exception):
                     self.note(f"Endpoint settings not read ({exc}): no cost estimate until they are")
+            return
+        except Exception:  # noqa: BLE001 - a background read never stops the app
+            info = None
+        if info is None:  # no control plane here (said where it matters): not a failure
+            self._info_failed[endpoint_id] = time.monotonic()
             return
         self._info_failed.pop(endpoint_id, None)
         self._noted = False
