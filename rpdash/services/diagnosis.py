@@ -201,8 +201,10 @@ def diagnose(
             "max_reached",
             {"live": live, "max": wmax},
         ))  # fmt: skip
+    # an endpoint starting all its own max allows is not held back by the account's cap
     elif (waiting and account_cap is not None and workers_elsewhere is not None
-          and live < account_cap <= workers_elsewhere + live):  # fmt: skip
+          and live < account_cap <= workers_elsewhere + live
+          and (wmax is None or live < wmax)):  # fmt: skip
         out.append(Finding(
             "warn",
             f"the account's worker cap ({account_cap}) is used: {_plural(workers_elsewhere, 'worker')} "
