@@ -91,6 +91,11 @@ def dispatch(args: argparse.Namespace, settings: Any) -> int:
         return EXIT_INTERRUPTED
     except RpdashError as exc:
         ctx.error(str(exc))
+        cap = getattr(exc, "cap", None)  # WorkerCapRefused: RunPod named the account's cap
+        if cap is not None and getattr(settings, "account_worker_cap", None) != cap:
+            ctx.note(f"the account's worker cap is {cap}: put `account_worker_cap = {cap}` in the "
+                     "config file so the dashboard and `rpdash watch` can say when it holds "
+                     "an endpoint back")  # fmt: skip
         return EXIT_USAGE if isinstance(exc, ConfigError | InvalidInput | InsecureTransport) else EXIT_API
 
 

@@ -140,7 +140,8 @@ async def _watch(args: argparse.Namespace, settings: Any, state: State, endpoint
         say = None if args.once else lambda m: note(safe(state.scrub(m)))  # --once: the summary only
         watcher = Watcher(client, endpoint_ids, incidents, clock=incidents.clock, names=names, control=control,
                           jobs=history.finished_jobs, note=say,
-                          on_health=None if args.once else history.record_health)  # fmt: skip
+                          on_health=None if args.once else history.record_health,
+                          account_cap=settings.account_worker_cap)  # fmt: skip
         try:
             if args.once:
                 await watcher.poll()

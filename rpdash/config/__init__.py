@@ -18,6 +18,7 @@ In the environment they are JSON (``RPDASH_ENDPOINTS='{"prod": "abc123"}'``). A 
     status_interval = 2             # seconds, >= 0.5
     readonly = false
     history_retention_days = 30     # 0 keeps everything
+    account_worker_cap = 5          # the account's worker cap (RunPod: 5 by default)
 
     [endpoints]                     # more endpoints to watch, by name
     prod = "abc123"

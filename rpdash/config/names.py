@@ -27,6 +27,7 @@ HINTS = {
     "history_path": "must be a file path",
     "history_retention_days": "must be a number >= 0 (days; 0 keeps all history)",
     "request_timeout": "must be a number > 0 (seconds)",
+    "account_worker_cap": "must be a whole number >= 1 (workers over all endpoints of the account)",
     "keymap": 'must be a table of binding_id = "keys"',
     "favourites": 'must be a table of digit = "endpoint id" ("0" to "9")',
     "endpoint_keys": 'must be a table of endpoint name or id = "API key"',

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     history_path: Path | None = None
     history_retention_days: float = Field(default=30.0, ge=0, allow_inf_nan=False)
     request_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False)
+    #: the account's cap on workers over all its endpoints (RunPod: 5 by default, more by
+    #: balance; no API reads it). None: unknown until a refused scale update names it
+    account_worker_cap: int | None = Field(default=None, ge=1, le=100_000)
     keymap: dict[str, _KeysValue] = Field(default_factory=dict)
     #: favourite endpoints by key "0"-"9" (set from the endpoint picker; digits jump to them)
     favourites: dict[str, _EndpointIdValue] = Field(default_factory=dict)

@@ -193,7 +193,7 @@ def diagnose(
             "max_reached",
             {"live": live, "max": wmax},
         ))  # fmt: skip
-    elif waiting and wmax is not None and live >= wmax:
+    elif waiting and wmax is not None and live >= wmax and initializing < live:  # not a cold start
         out.append(Finding(
             "warn",
             f"max workers ({wmax}) reached: no more workers will start; the queue waits for "
@@ -201,8 +201,10 @@ def diagnose(
             "max_reached",
             {"live": live, "max": wmax},
         ))  # fmt: skip
+    # an endpoint starting all its own max allows is not held back by the account's cap
     elif (waiting and account_cap is not None and workers_elsewhere is not None
-          and live < account_cap <= workers_elsewhere + live):  # fmt: skip
+          and live < account_cap <= workers_elsewhere + live
+          and (wmax is None or live < wmax)):  # fmt: skip
         out.append(Finding(
             "warn",
             f"the account's worker cap ({account_cap}) is used: {_plural(workers_elsewhere, 'worker')} "

@@ -117,6 +117,7 @@ class Watcher:
         slow_retry: float = SLOW_RETRY_S,
         note: Callable[[str], None] | None = None,
         on_health: Callable[[str, Health, float], None] | None = None,
+        account_cap: int | None = None,
     ) -> None:
         self.client = client
         self.incidents = incidents
@@ -128,6 +129,8 @@ class Watcher:
         self.note = note or (lambda _msg: None)
         #: called with (endpoint id, health, epoch seconds) for every good answer
         self.on_health = on_health
+        #: the account's worker cap (the setting; None: unknown, the verdict does not guess)
+        self.account_cap = account_cap
         names = names or {}
         self.endpoints: dict[str, EndpointState] = {
             ep: EndpointState(ep, names.get(ep)) for ep in dict.fromkeys(endpoint_ids)
@@ -215,7 +218,8 @@ class Watcher:
     def _judge(self, st: EndpointState) -> list[Change]:
         event = HealthEvent(st.endpoint_id, st.state, st.health, st.last_ok_at, message=st.message)
         before = self.incidents.verdict(st.endpoint_id)
-        update = self.incidents.on_health(event, name=st.name, workers=st.workers, endpoint_info=st.info)
+        update = self.incidents.on_health(event, name=st.name, workers=st.workers, endpoint_info=st.info,
+                                          account_cap=self.account_cap)  # fmt: skip
         out: list[Change] = []
         if update.changed:
             v = update.verdict

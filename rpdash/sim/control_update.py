@@ -17,10 +17,19 @@ REST v2 PATCH, as documented:
 
 Our choices where the docs say nothing:
 - ``min > max`` (after merging the body with the current values) is a 400 rule conflict.
+- ``max`` above the account's worker cap (the engine's ``account_max_workers``) is refused
+  with RunPod's text, seen through GraphQL in 2024 (runpodctl issue 117): "Your worker
+  concurrency cannot go beyond the maximum limit of (5). Please contact support if you wish
+  to scale past this number." [unconfirmed]: REST v2's status for it (we answer 400, the
+  text as ``detail``), and whether RunPod compares the one endpoint's max or the sum of
+  every endpoint's max with the cap (we compare the one endpoint's max: the worker-cap
+  scenario's endpoints sum above the cap from the start). Nothing changes when refused.
 - The change reaches the engine at once: ``max`` 0 stops new workers; lowering ``max``
   stops, at once, the live workers beyond it that hold no job (not yet ready ones first,
-  then idle ones); workers running a job finish it (they stop later, on their idle
-  timeout); raising ``max`` lets the scaler start workers for the waiting jobs now.
+  then idle ones); workers beyond it running a job finish that job, take no other one
+  from the queue and then stop (a backlog must not keep them alive forever: what RunPod
+  does with them is [unconfirmed]); raising ``max`` lets the scaler start workers for the
+  waiting jobs now. The freed slots of the account's cap go to endpoints held back by it.
 - A ``drop`` fault (operation ``serverless``) on a PATCH applies the change, then cuts the
   answer mid-body: a client cannot know whether its change was applied.
 - Knob ``patch_status``: answer every PATCH with that status (405 = "this route is not
@@ -47,7 +56,7 @@ from typing import Any
 from rpdash.sim.http import _dumps, _loads, _send
 from rpdash.sim.model import IDLE, INITIALIZING, THROTTLED, UNHEALTHY, EndpointConfig
 
-__all__ = ["EndpointUpdates", "UpdateRefused"]
+__all__ = ["EndpointUpdates", "UpdateRefused", "cap_refusal"]
 
 _PROBLEM = b"application/problem+json"
 _WORKER_KEYS = ("min", "max", "idleTimeout")
@@ -232,6 +241,9 @@ class EndpointUpdates:
                 key = "requestCount" if kind == "REQUEST_COUNT" else "queueDelay"
                 self.control.meta.setdefault(endpoint_id, {})["scaling"] = {"type": kind, key: value}
         ep = engine.endpoint(endpoint_id)
+        cap = getattr(engine, "account_max_workers", None)
+        if workers_max is not None and cap is not None and workers_max > cap:
+            raise UpdateRefused(400, cap_refusal(cap))
         try:
             replace(ep.cfg, **changes)  # the engine's own checks, before anything changes
         except ValueError as exc:
@@ -251,12 +263,21 @@ class EndpointUpdates:
         for w in spare[:surplus]:
             engine._log(ep, w, "info", f"worker stopped: max workers lowered to {workers_max}")
             engine._remove_worker(ep, w)
+        busy = [w for w in live if not w.removed and w not in spare[:surplus] and not w.retiring]
+        for w in busy[: max(0, surplus - len(spare))]:
+            w.retiring = True  # finishes its job, takes no other, then stops (engine._retire)
 
     def _known(self, endpoint_id: str) -> None:
         if any(e.get("id") == endpoint_id for e in self.control.extra):
             raise UpdateRefused(400, "the simulator does not change load-balancer endpoints")
         if not self.control.engine.has_endpoint(endpoint_id):
             raise UpdateRefused(404, f"endpoint {endpoint_id} not found")
+
+
+def cap_refusal(cap: int) -> str:
+    """RunPod's text for a max workers above the account's cap (runpodctl issue 117)."""
+    return (f"Your worker concurrency cannot go beyond the maximum limit of ({cap}). "
+            "Please contact support if you wish to scale past this number.")
 
 
 _TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",

@@ -3,7 +3,11 @@ settings (REST v2 / GraphQL, :class:`rpdash.api.control.ControlClient`), with sh
 and what the API behind the session lacks.
 
 One :class:`ControlPlane` per app. Diagnosis reads worker lists at most every
-``WORKERS_TTL`` seconds and endpoint settings every ``INFO_TTL``; an endpoint with its own
+``WORKERS_TTL`` seconds and endpoint settings every ``INFO_TTL``. The settings of each
+watched endpoint (its GPU: the health row's cost) are fetched once it gets its first health
+answer and again every ``INFO_TTL`` while health answers come (:meth:`ControlPlane.want_info`,
+an asyncio task: never on the UI's path, nothing while paused); a failure is one quiet
+line through ``note`` (once until a fetch succeeds again). An endpoint with its own
 API key (``[endpoint_keys]``) gets a client of its own. The local dev worker has no
 control plane (and no cancel, retry or purge): :attr:`ControlPlane.unsupported` says why,
 for the palette, the keys and the notices. No Textual here.
@@ -11,9 +15,11 @@ for the palette, the keys and the notices. No Textual here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rpdash.core.errors import RpdashError
@@ -45,6 +51,12 @@ class ControlPlane:
         self._workers_failed: dict[str, float] = {}
         self._info: dict[str, tuple[float, Any]] = {}
         self.endpoint_infos: dict[str, EndpointInfo] = {}
+        #: settings fetches under way (want_info), and when one last failed
+        self._info_tasks: dict[str, asyncio.Task[Any]] = {}
+        self._info_failed: dict[str, float] = {}
+        #: a quiet line for the user (the app's flash line): settings that cannot be read
+        self.note: Callable[[str], None] | None = None
+        self._noted = False
         #: action name -> why it is not available (local dev worker)
         self.unsupported: dict[str, str] = {}
         if self.local_url:
@@ -132,6 +144,7 @@ class ControlPlane:
         return url, bool(settings.allow_insecure_http), float(settings.request_timeout or 30.0)
 
     async def aclose(self) -> None:
+        await self.close_info_tasks()
         if self._control is not None and self._own_control:
             with contextlib.suppress(Exception):
                 await self._control.aclose()
@@ -217,6 +230,48 @@ class ControlPlane:
         self.endpoint_infos[endpoint_id] = info
         return info
 
+    def want_info(self, endpoint_id: str) -> None:
+        """Fetch the endpoint's settings in the background when they are missing or older
+        than INFO_TTL (a failed fetch is tried again INFO_TTL later). Needs a running loop."""
+        if endpoint_id in self._info_tasks or self.local_url:
+            return
+        now = time.monotonic()
+        hit = self._info.get(endpoint_id)
+        failed = self._info_failed.get(endpoint_id)
+        if (hit is not None and now - hit[0] < INFO_TTL) or (failed is not None and now - failed < INFO_TTL):
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._fetch_info(endpoint_id))
+        except RuntimeError:
+            return  # no loop (a test calling the feed directly)
+        self._info_tasks[endpoint_id] = task
+        task.add_done_callback(lambda _t: self._info_tasks.pop(endpoint_id, None))
+
+    async def _fetch_info(self, endpoint_id: str) -> None:
+        try:
+            info = await self.endpoint_info(endpoint_id)  # stale or missing: read again
+        except RpdashError as exc:
+            self._info_failed[endpoint_id] = time.monotonic()
+            if self.note is not None and not self._noted:
+                self._noted = True
+                with contextlib.suppress(Exception):
+                    self.note(f"Endpoint settings not read ({exc}): no cost estimate until they are")
+            return
+        except Exception:  # noqa: BLE001 - a background read never stops the app
+            info = None
+        if info is None:  # no control plane here (said where it matters): not a failure
+            self._info_failed[endpoint_id] = time.monotonic()
+            return
+        self._info_failed.pop(endpoint_id, None)
+        self._noted = False
+
+    async def close_info_tasks(self) -> None:
+        for task in list(self._info_tasks.values()):
+            task.cancel()
+        for task in list(self._info_tasks.values()):
+            with contextlib.suppress(BaseException):
+                await task
+
     def remember(self, info: EndpointInfo) -> None:
         """An endpoint as just read or changed (scale, drain, restore): the cache has it."""
         self._info[info.id] = (time.monotonic(), info)
@@ -234,6 +289,15 @@ class ControlPlane:
         except RpdashError:
             info = self.cached_info(endpoint_id)
         return wl, info, None
+
+    def account_cap(self) -> int | None:
+        """The account's worker cap: learned from RunPod's refusal of a scale update (any
+        client of this session), else the ``account_worker_cap`` setting, else None."""
+        for cc in (self._control, *self._keyed.values()):
+            learned = getattr(getattr(cc, "account_cap", None), "learned", None)
+            if learned is not None:
+                return learned
+        return getattr(self.settings, "account_worker_cap", None)
 
     def name_of(self, endpoint_id: str) -> str:
         names = getattr(self.backend, "names", {}) or {}

@@ -34,6 +34,7 @@ class AppHelpers:
             from rpdash.tui.control_plane import ControlPlane
 
             self._control_plane = ControlPlane(self.settings, self.backend)
+            self._control_plane.note = self._say  # type: ignore[attr-defined]
         return self._control_plane
 
     @property

@@ -89,7 +89,8 @@ class IncidentFeed:
     # ------------------------------------------------------------------ feeding
     def on_health(self, ev: HealthEvent, name: str | None = None) -> IncidentUpdate:
         workers, info = self._control_inputs(ev.endpoint_id)
-        update = self.incidents.on_health(ev, name=name, workers=workers, endpoint_info=info)
+        cap = self.control.account_cap() if hasattr(self.control, "account_cap") else None
+        update = self.incidents.on_health(ev, name=name, workers=workers, endpoint_info=info, account_cap=cap)
         del self.events[:-KEEP]
         return update
 
@@ -147,6 +148,7 @@ class IncidentFeed:
             return None, None
         workers = info = None
         with contextlib.suppress(Exception):
+            cp.want_info(endpoint_id)  # the settings (GPU, for the cost) in the background
             if cp.workers_fresh(endpoint_id):
                 workers = cp.cached_workers(endpoint_id)
             info = cp.cached_info(endpoint_id)

@@ -182,6 +182,30 @@ async def test_drain_needs_the_typed_name_then_max_0_and_an_empty_queue(tui_sim,
         assert dash.last_scale.removed >= 4
 
 
+async def test_drain_rereads_the_scale_and_says_when_it_changed_under_the_dialog(tui_sim, settings_for):
+    tui_sim.call(tui_sim.control.updates.apply, "mock", workers_max=2)
+    app = RpdashApp(settings_for(tui_sim), strict_errors=True)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        # an old read in the cache: the dialog shows it at once, then what a fresh read says
+        from rpdash.api.control.models import EndpointInfo
+
+        app.control_plane.remember(EndpointInfo("mock", "mock", workers_min=0, workers_max=3))
+        dash.run_command("drain")
+        modal = await top(app, pilot, DrainScreen, "the drain dialog")
+        await wait_for(pilot, lambda: "save its scale: workers 0-2" in text_of(modal.query_one("#dialog-body")),
+                       what="the scale read when the dialog opened")
+        # the platform halves max workers while the dialog is up
+        tui_sim.call(tui_sim.control.updates.apply, "mock", workers_max=1)
+        for ch in "mock":
+            await pilot.press(ch)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "drained mock" in flashes(dash), what="the drain result")
+        assert dash.last_scale.saved.workers_max == 1  # what was there at the drain is saved
+        assert "(saved workers 0-1, idle 5 s" in flashes(dash)
+        assert "it changed after the dialog showed workers 0-2" in flashes(dash)
+
+
 async def test_restore_puts_the_scale_back_after_a_restart(tui_sim, settings_for):
     settings = settings_for(tui_sim)
     tui_sim.call(tui_sim.control.updates.apply, "mock", scaler=("QUEUE_DELAY", 4))

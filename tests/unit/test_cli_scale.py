@@ -98,3 +98,17 @@ def test_read_only_refuses_every_scaling_command(cli: Any, fsim: SimServer, args
     p = cli(*args, "--endpoint", "mock", RPDASH_READONLY="1")
     assert p.returncode == 2 and "read-only mode" in p.stderr
     assert workers(fsim)["max"] == 3
+
+
+def test_scale_above_the_account_cap_is_runpods_refusal_and_names_the_setting(cli: Any, fsim: SimServer) -> None:
+    p = cli("scale", "--endpoint", "mock", "--max", "11")  # the default scenario's cap is 10
+    assert p.returncode == 3, p.stderr  # EXIT_API: RunPod said no
+    error, hint = p.stderr.splitlines()
+    assert error.startswith("rpdash: error: RunPod refused the request for the update of endpoint mock (400): "
+                            "Your worker concurrency cannot go beyond the maximum limit of (10).")
+    assert error.endswith("(the account's worker cap is 10: lower another endpoint's max workers first)")
+    assert hint == ("rpdash: the account's worker cap is 10: put `account_worker_cap = 10` in the config "
+                    "file so the dashboard and `rpdash watch` can say when it holds an endpoint back")
+    assert workers(fsim)["max"] == 3
+    p = cli("scale", "--endpoint", "mock", "--max", "11", RPDASH_ACCOUNT_WORKER_CAP="10")
+    assert p.returncode == 3 and len(p.stderr.splitlines()) == 1  # known already: no hint

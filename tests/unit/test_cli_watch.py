@@ -247,3 +247,31 @@ def test_prometheus_page_while_watching(sim, tmp_path: Path, capsys: pytest.Capt
     assert samples[("rpdash_endpoint_up", (("endpoint", "mock"),))] == 1
     assert samples[("rpdash_jobs_finished", (("endpoint", "mock"),))] == 10
     assert samples[("rpdash_job_failure_ratio", (("endpoint", "mock"),))] == pytest.approx(0.3)
+
+
+def held_by_other(starved: str, other: str) -> Any:
+    """``starved`` has jobs waiting and 1 worker; ``other`` runs 4: a cap of 5 is used."""
+
+    def mutate(ep: str, op: str, payload: Any) -> Any:
+        if op == "health" and isinstance(payload, dict) and ep in (starved, other):
+            running, queued = (1, 6) if ep == starved else (4, 0)
+            return {**payload, "workers": {**payload.get("workers", {}), "running": running, "idle": 0},
+                    "jobs": {**payload.get("jobs", {}), "inQueue": queued, "inProgress": running}}
+        return None
+
+    return mutate
+
+
+@pytest.mark.parametrize("cap, verdict", [(5, "account worker cap (5) used by other endpoints"), (None, None)])
+def test_a_watch_with_the_account_worker_cap_names_it(sim, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      cap: int | None, verdict: str | None) -> None:  # fmt: skip
+    settings = sim_settings(sim, tmp_path)
+    settings.account_worker_cap = cap
+    sim.set_mutator(held_by_other("mock", "mock-stream"))
+    assert watch(["--endpoint", "mock-stream", "--endpoint", "mock"], settings, lambda w: w.cycles >= 2) == 0
+    out = capsys.readouterr().out
+    if verdict is None:  # unknown cap: no guess
+        assert "account worker cap" not in out, out
+    else:
+        assert f"VERDICT WARN mock: {verdict}" in out, out
+        assert "mock-stream: account worker cap" not in out

@@ -522,3 +522,15 @@ def test_env_example_copied_as_is_gives_defaults(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(ENV_EXAMPLE.read_text())
     s = load_settings()
     assert s.base_url == DEFAULT_BASE_URL and s.api_key is None and s.health_interval == 5.0
+
+
+def test_account_worker_cap_from_file_and_env(cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().account_worker_cap is None  # unknown: rpdash does not guess 5
+    write(cfg, "account_worker_cap = 10\n")
+    assert load_settings().account_worker_cap == 10
+    monkeypatch.setenv("RPDASH_ACCOUNT_WORKER_CAP", "20")
+    assert load_settings().account_worker_cap == 20
+    monkeypatch.delenv("RPDASH_ACCOUNT_WORKER_CAP")
+    write(cfg, "account_worker_cap = 0\n")
+    assert config_error() == (f"{cfg}: account_worker_cap: must be a whole number >= 1 "
+                              "(workers over all endpoints of the account)")  # fmt: skip

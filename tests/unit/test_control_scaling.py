@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rpdash.api.control import ControlClient, UpdateUncertain
+from rpdash.api.control import ControlClient, UpdateUncertain, WorkerCapRefused, cap_in
 from rpdash.core.clock import FakeClock
 from rpdash.core.errors import InvalidInput, Unreachable
 from rpdash.sim.server import SimServer
@@ -234,3 +234,55 @@ def test_engine_lowering_max_keeps_busy_workers_until_their_job_ends() -> None:
     assert eng.health("e")["workers"]["idle"] == 0 and eng.health("e")["workers"]["running"] == 1
     eng.advance(10.0)
     assert busy.status == "COMPLETED"
+
+
+def test_engine_lowering_max_stops_busy_surplus_workers_after_their_job_despite_a_backlog() -> None:
+    eng, cp = _engine()
+    cp.updates.apply_rest("e", {"workers": {"max": 3}})
+    for _ in range(12):
+        eng.submit("e", {"input": {"mock_delay": 5}})
+    eng.advance(3.0)
+    assert eng.health("e")["workers"]["running"] == 3
+    cp.updates.apply_rest("e", {"workers": {"max": 1}})
+    assert eng.health("e")["workers"]["running"] == 3  # their jobs go on
+    eng.advance(8.0)  # each finished its job: the two beyond max took no other one
+    assert _live(eng) == 1 and eng.health("e")["jobs"]["inQueue"] > 0
+    assert any("max workers lowered to 1" in line["message"] for line in eng.logs("e", tail=0))
+
+
+# ------------------------------------------------------------------ the account's worker cap
+
+
+def test_sim_refuses_max_above_the_account_cap_with_runpods_text(sim: SimServer) -> None:
+    before = rest(sim, "mock")
+    r = patch(sim, "mock", {"workers": {"max": 11}})  # the default scenario's cap is 10
+    assert r.status_code == 400
+    assert r.json()["detail"].startswith("Your worker concurrency cannot go beyond the maximum limit of (10).")
+    assert rest(sim, "mock") == before  # nothing changed
+    assert patch(sim, "mock", {"workers": {"max": 10}}).status_code == 200  # the cap itself is allowed
+    q = "mutation S($input: EndpointInput!) { saveEndpoint(input: $input) { id workersMax } }"
+    with httpx.Client(base_url=sim.control_url, headers={"Authorization": f"Bearer {sim.api_key}"}) as c:
+        r = c.post("/graphql", json={"query": q, "variables": {"input": {"id": "mock", "workersMax": 12}}})
+    assert "maximum limit of (10)" in r.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("graphql", [False, True])
+async def test_a_refusal_naming_the_cap_teaches_the_client(sim: SimServer, graphql: bool) -> None:
+    if graphql:
+        sim.call(setattr, sim.control.updates, "patch_status", 405)
+    async with cc(sim) as c:
+        c.account_cap.configured = 3  # RunPod's word wins over the setting
+        assert c.account_cap.value == 3
+        with pytest.raises(WorkerCapRefused, match=r"maximum limit of \(10\).*account's worker cap is 10") as err:
+            await c.update_endpoint("mock", workers_max=20)
+        assert err.value.cap == 10 and c.account_cap.value == 10
+        assert "learned from RunPod" in c.account_cap.describe()
+    assert rest(sim, "mock")["workers"]["max"] == 3
+
+
+def test_cap_in_reads_runpods_text_only() -> None:
+    text = ("graphql error: Your worker concurrency cannot go beyond the maximum limit of (20). "
+            "Please contact support if you wish to scale past this number.")  # fmt: skip
+    assert cap_in(text) == 20
+    assert cap_in("workers.min (4) must not be greater than workers.max (2)") is None
+    assert cap_in(None) is None

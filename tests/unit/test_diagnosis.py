@@ -51,6 +51,16 @@ def test_max_workers_zero_and_max_reached() -> None:
     assert "all 2 of 2 max workers are busy" in next(f.text for f in out if f.cause == "max_reached")
 
 
+def test_every_worker_up_to_max_still_starting_is_a_cold_start_not_max_reached() -> None:
+    out = diagnose(health(6, initializing=4), None, info(wmax=4), None, NOW)
+    assert "max_reached" not in causes(out)
+    out = diagnose(health(6, initializing=3, idle=1), None, info(wmax=4), None, NOW)
+    assert "max_reached" in causes(out)  # one is up: the rest are all that will come
+    # and the account's cap is not what holds an endpoint that starts all its max allows
+    out = diagnose(health(6, initializing=4), None, info(wmax=4), None, NOW, account_cap=5, workers_elsewhere=1)
+    assert "account_cap" not in causes(out)
+
+
 def test_no_workers_at_all_while_jobs_wait() -> None:
     out = diagnose(health(3), WorkerList([], {}), info(wmax=3), None, NOW)
     f = next(f for f in out if f.cause == "no_workers")

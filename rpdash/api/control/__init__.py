@@ -16,11 +16,13 @@ The package, one concept a module:
 - ``sse``: the text/event-stream parser;
 - ``tail``: one worker's resumable tail and the endpoint-wide merge;
 - ``scaling``: changing an endpoint's min/max workers, idle timeout and scaler;
+- ``account_cap``: the account's worker cap (configured, or learned from a refusal);
 - ``client``: ``ControlClient``, the facade over all of them.
 """
 
 from __future__ import annotations
 
+from rpdash.api.control.account_cap import AccountCap, WorkerCapRefused, cap_in
 from rpdash.api.control.client import ControlClient
 from rpdash.api.control.connection import DEFAULT_CONTROL_URL, control_url_for
 from rpdash.api.control.loglines import (
@@ -37,14 +39,17 @@ from rpdash.api.control.scaling import ScaleChange, UpdateUncertain, scale_text
 
 __all__ = [
     "DEFAULT_CONTROL_URL",
+    "AccountCap",
     "ControlClient",
     "EndpointInfo",
     "LEVELS",
     "LogLine",
     "ScaleChange",
     "UpdateUncertain",
+    "WorkerCapRefused",
     "WorkerInfo",
     "WorkerList",
+    "cap_in",
     "control_url_for",
     "level_at_least",
     "log_matches",

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import httpx
 from pydantic import SecretStr
 
+from rpdash.api.control.account_cap import AccountCap, WorkerCapRefused
 from rpdash.api.control.connection import DEFAULT_CONTROL_URL, ControlConnection
 from rpdash.api.control.listing import EndpointListing
 from rpdash.api.control.loglines import LogLine
@@ -46,6 +47,9 @@ class ControlClient(ControlConnection):
         self._listing = EndpointListing(self, graphql_fallback=graphql_fallback)
         self._tailer = LogTailer(self, self._listing.workers, max_streams=self.max_streams)
         self._updater = EndpointUpdater(self, self._listing.get_endpoint, graphql_fallback=graphql_fallback)
+        #: the account's worker cap: set ``configured`` from the settings; a refused
+        #: update that names the cap teaches ``learned`` (kept for this client's life)
+        self.account_cap = AccountCap()
 
     @property
     def graphql_fallback(self) -> bool:
@@ -77,9 +81,14 @@ class ControlClient(ControlConnection):
         """Change the endpoint's scaling (None = leave as is) and return it as the server now
         has it: REST v2 PATCH (sparse), GraphQL saveEndpoint when REST v2 lacks the route.
         InvalidInput (nothing sent) for bad values; UpdateUncertain when the answer was lost
-        (see rpdash.api.control.scaling). ``update_source`` says which API applied it."""
+        (see rpdash.api.control.scaling); WorkerCapRefused when it goes beyond the account's
+        worker cap (then ``account_cap`` knows it). ``update_source`` says which API applied it."""
         change = ScaleChange(workers_min, workers_max, idle_timeout, scaler_type, scaler_value)
-        return await self._updater.update(endpoint_id, change)
+        try:
+            return await self._updater.update(endpoint_id, change)
+        except WorkerCapRefused as exc:
+            self.account_cap.learn(exc.cap)
+            raise
 
     @property
     def update_source(self) -> str | None:

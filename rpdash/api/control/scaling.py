@@ -19,6 +19,10 @@ An update is never sent twice blindly. A 429 (refused before anything changed) i
 out and sent again, like a read. A connection dropped after the request left, a timeout, a
 5xx or an unreadable 2xx answer may have been applied: the endpoint is read once more and
 :class:`UpdateUncertain` says "may have been applied" with the values read.
+
+A refusal whose text names the account's worker cap ("Your worker concurrency cannot go
+beyond the maximum limit of (20)...", REST or GraphQL alike) becomes
+:class:`~rpdash.api.control.account_cap.WorkerCapRefused` carrying the number.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from rpdash.api.control.account_cap import WorkerCapRefused, cap_in
 from rpdash.api.control.connection import ControlConnection, backoff, check_id, graphql_message
 from rpdash.api.control.models import EndpointInfo
 from rpdash.core.errors import (
@@ -176,7 +181,19 @@ class EndpointUpdater:
         self.fallback_reason: str | None = None
 
     async def update(self, endpoint_id: str, change: ScaleChange) -> EndpointInfo:
-        """Apply ``change`` and return the endpoint as the server now has it."""
+        """Apply ``change`` and return the endpoint as the server now has it. A refusal
+        that names the account's worker cap is a :class:`WorkerCapRefused` (its ``cap``)."""
+        try:
+            return await self._update(endpoint_id, change)
+        except ApiError as exc:
+            cap = cap_in(exc.message) if not isinstance(exc, UpdateUncertain | WorkerCapRefused) else None
+            if cap is None:
+                raise
+            raise WorkerCapRefused(f"{exc.message} (the account's worker cap is {cap}: lower "
+                                   "another endpoint's max workers first)", cap,
+                                   status_code=exc.status_code) from exc  # fmt: skip
+
+    async def _update(self, endpoint_id: str, change: ScaleChange) -> EndpointInfo:
         check_id(endpoint_id, "endpoint")
         change = change.checked()
         one_side = (change.workers_min is None) != (change.workers_max is None)

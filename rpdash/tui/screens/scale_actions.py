@@ -206,29 +206,33 @@ class ScaleActionsMixin(DashboardPart):
         size = None
         with contextlib.suppress(Exception):
             size = self.query_one(HealthTable).queue_size(ep)
+        dialog = DrainScreen(ep, self.names.get(ep, ep), size,
+                             scale_text(info) if info is not None else None)
 
         def answer(yes: bool | None) -> None:
             if yes:
                 self.flash(f"Draining {self._ep_name(ep)}…")
-                self._start("drain", ep, svc.drain(ep))
+                # the drain reads the scale again right before it saves it: the result
+                # says so when that differs from what the dialog showed
+                self._start("drain", ep, svc.drain(ep), dialog.scale)
             else:
                 self.flash(f"Drain of {self._ep_name(ep)}: nothing changed")
 
-        self.app.push_screen(DrainScreen(ep, self.names.get(ep, ep), size,
-                                         scale_text(info) if info is not None else None), answer)
-        if info is None:  # the dialog says the scale it would save once it is read
-            self._run_op("drain_info", svc.control.get_endpoint(ep), context=ep)
+        self.app.push_screen(dialog, answer)
+        # read now even with a cached scale: the platform may have changed it since (a
+        # cut-back halves max workers), and the dialog says what will be saved
+        self._run_op("drain_info", svc.control.get_endpoint(ep), context=ep)
 
     def _done_drain_info(self, msg: OpDone) -> None:
         if msg.error is not None:
-            return  # the dialog just does not name the scale; the drain reads it again
+            return  # the dialog keeps what it showed; the drain reads it again anyway
         self._app.control_plane.remember(msg.value)
         dialog = self.app.screen
         if isinstance(dialog, DrainScreen) and dialog.endpoint_id == msg.context:
             dialog.set_scale(scale_text(msg.value))
 
     def _done_drain(self, msg: OpDone) -> None:
-        ep, _ = self._finish(msg)
+        ep, shown = self._finish(msg)
         if msg.error is not None:
             self._failed("drain", ep, msg.error)
             return
@@ -237,7 +241,11 @@ class ScaleActionsMixin(DashboardPart):
         self._app.control_plane.remember(result.after)
         if result.saved is not None:
             self.scale_access.saved[ep] = result.saved
-        self._said(drained(self.names.get(ep, ep), result))
+        line = drained(self.names.get(ep, ep), result)
+        was = scale_text(result.before)
+        if result.saved is not None and shown and shown != was:
+            line += f" (saved {was}: it changed after the dialog showed {shown})"
+        self._said(line, "information" if line.endswith(":restore") else "warning")
         with contextlib.suppress(Exception):
             self.session.refresh_now()
 
