@@ -125,11 +125,14 @@ async def test_a_burst_of_changes_and_a_single_change_both_reach_the_screen():
 
 @pytest.mark.parametrize(("width", "expect", "absent"), [
     (100, ["state", "answer"], ["done", "q trend", "r trend", "run trend"]),
-    (130, ["done", "thr", "q trend", "answer"], ["run trend"]),
-    (155, ["done", "thr", "q trend", "answer"], ["run trend"]),
-    (170, ["rdy", "retr", "queue trend", "run trend", "last answer"], []),
+    (130, ["state", "answer"], ["done", "q trend", "run trend"]),
+    (140, ["done", "thr", "q trend", "answer"], ["run trend"]),
+    (170, ["done", "thr", "q trend", "answer"], ["run trend"]),
+    (180, ["rdy", "retr", "queue trend", "run trend", "last answer"], []),
 ])
 async def test_the_endpoints_pane_uses_the_width_it_has(width, expect, absent):
+    """Columns by width; from 120 columns on, the state column has room for a whole verdict
+    ("crash-looping (3 unhealthy, 0 running)", 39 cells) before any secondary column."""
     app, _ = fake_app()
     async with app.run_test(size=(width, 40)) as pilot:
         dash = await started(app, pilot)
@@ -141,6 +144,8 @@ async def test_the_endpoints_pane_uses_the_width_it_has(width, expect, absent):
         assert all(col in header for col in expect), header
         assert not any(col in header for col in absent), header
         assert "llama-chat" in shown and "just now" in shown  # every row, to the last column
+        state = next(c for c in table.columns.values() if str(c.label) == "state")
+        assert state.width >= (39 if width >= 120 else 24)
 
 
 async def test_filter_sort_mark_and_scope():

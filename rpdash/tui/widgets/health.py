@@ -77,14 +77,20 @@ MEDIUM = (
     ("age", "answer", 9),
 )
 #: the table width from which each profile is used, widest first (its columns plus their
-#: padding: no horizontal scroll bar)
-PROFILE_FROM = ((158, WIDE), (116, MEDIUM), (0, COMPACT))
+#: padding: no horizontal scroll bar), plus VERDICT_ROOM for the state column, so that a
+#: verdict such as "crash-looping (3 unhealthy, 0 running)" shows whole: the verdict is
+#: worth more than the trend and done columns of the wider profiles
+VERDICT_ROOM = 16
+PROFILE_FROM = ((158 + VERDICT_ROOM, WIDE), (116 + VERDICT_ROOM, MEDIUM), (0, COMPACT))
 #: which columns go first when the pane is too narrow for its profile (0 stays longest);
 #: the name column is as wide as the longest name, up to NAME_MOST (names truncate last)
 PRIORITY = {k: i for i, k in enumerate((
     "name", "inQueue", "state", "running", "inProgress", "failed", "idle", "initializing",
     "unhealthy", "throttled", "age", "completed", "q_trend", "ready", "retried", "r_trend"))}
 NAME_MOST = 40
+#: the state column grows into spare width up to this ("account worker cap (5) used by
+#: other endpoints · ≈ $0.0012/s" is 60)
+STATE_MOST = 64
 WORKER_KEYS = ("idle", "running", "initializing", "ready", "throttled", "unhealthy")
 JOB_KEYS = ("inQueue", "inProgress", "completed", "failed", "retried")
 
@@ -206,8 +212,9 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         base = next(p for least, p in PROFILE_FROM if width >= least)
         # names truncate last: other columns drop before a name is cut
         longest = min(NAME_MOST, max((len(v.name) for v in self.views.values()), default=0) + 2)
-        specs = [ColumnSpec(k, label, max(w, longest) if k == "name" else w,
-                            PRIORITY.get(k, 99)) for k, label, w in base]
+        # the state column takes what room is left, so a long verdict and its cost show whole
+        specs = [ColumnSpec(k, label, max(w, longest) if k == "name" else w, PRIORITY.get(k, 99),
+                            most=STATE_MOST if k == "state" else 0) for k, label, w in base]
         # one column of room for the vertical scroll bar: never a horizontal one
         want = fit_columns(specs, width - 1)
         if want != self._profile:
