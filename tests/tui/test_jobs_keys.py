@@ -8,7 +8,7 @@ from textual import events
 
 from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
-from rpdash.services.events import StreamEvent
+from rpdash.services.events import JobsEvent, StreamEvent
 from rpdash.tui.app import RpdashApp
 from rpdash.tui.screens.confirm import ConfirmScreen
 from rpdash.tui.widgets.jobs import JobTable
@@ -168,3 +168,34 @@ def test_leading_debounce_applies_the_first_at_once_and_the_last_of_a_burst():
     assert applied == ["a", "c"] and not d.settling
     d.push("d")
     assert applied == ["a", "c", "d"]
+
+
+async def test_a_burst_rewrites_only_the_rows_on_screen_and_others_when_shown():
+    """Issue 16 goal 4: 2,000 jobs change status at once; only the rows on screen are
+    formatted and written, a row off screen shows its new status when the cursor gets to
+    it (and its cells read back right before that)."""
+    S = JobStatus
+    recs = [JobRecord(f"job-{i:05d}", "mock", S.IN_QUEUE, submitted_at=WALL - i)
+            for i in range(2000)]
+    app, session = fake_app(FakeSession(jobs=recs, endpoints=["mock"]))
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        await wait_for(pilot, lambda: jobs.row_count == 2000)
+        await pilot.pause()
+        written = jobs.cells_written
+        assert written < 9 * 100  # first paint: only the rows drawn were formatted
+        session.sink(JobsEvent([r.copy(status=S.FAILED, error="boom") for r in recs]))
+        await wait_for(pilot, lambda: jobs.records["job-01999"].status is S.FAILED)
+        await pilot.pause()
+        assert jobs.cells_written - written < 3 * 100  # ~45 rows x 2 cells, not 2,000 x 2
+        assert "FAILED" in text_of(jobs) and "IN_QUEUE" not in text_of(jobs)
+        assert "FAILED" in str(jobs.get_row("job-01500")[2])  # read before it is drawn
+        await pilot.press("alt+2", "G")
+        await pilot.pause()
+        assert jobs.current_job_id == "job-01999"
+        shown = text_of(jobs)
+        assert "job-01999" in shown and "FAILED" in shown and "IN_QUEUE" not in shown
+        await pilot.press("S")  # by status: every row is FAILED; the cursor stays on its job
+        await pilot.pause()
+        assert jobs.current_job_id == "job-01999"
