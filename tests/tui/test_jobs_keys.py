@@ -199,3 +199,24 @@ async def test_a_burst_rewrites_only_the_rows_on_screen_and_others_when_shown():
         await pilot.press("S")  # by status: every row is FAILED; the cursor stays on its job
         await pilot.pause()
         assert jobs.current_job_id == "job-01999"
+
+
+async def test_slash_opens_the_filter_over_the_header_without_resizing_the_table():
+    """Issue 16 goal 1: the filter line lies over the table's header row; the table keeps
+    its size (a resize drops DataTable's caches: a repaint of every cell on screen)."""
+    app, _ = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        await pilot.pause()
+        region, header = jobs.region, text_of(jobs).splitlines()[0]
+        assert "job id" in header
+        await pilot.press("slash", *"COMP")
+        await pilot.pause()
+        line = dash.query_one("#filter")
+        assert app.focused is line and line.region.y == region.y  # over the header row
+        assert jobs.region == region
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.focused is jobs and jobs.region == region
+        assert not line.visible and text_of(jobs).splitlines()[0] == header
