@@ -4,6 +4,8 @@ in the output resets "N new lines"."""
 
 from __future__ import annotations
 
+import asyncio
+
 from textual import events
 
 from rpdash.core.models import JobStatus
@@ -220,3 +222,53 @@ async def test_slash_opens_the_filter_over_the_header_without_resizing_the_table
         await pilot.pause()
         assert app.focused is jobs and jobs.region == region
         assert not line.visible and text_of(jobs).splitlines()[0] == header
+
+
+class SlowRetrySession(FakeSession):
+    """Retries wait for ``gate``; the first one fails."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.gate = asyncio.Event()
+        self.tries = 0
+
+    async def retry(self, job_id: str) -> JobRecord:
+        await self.gate.wait()
+        self.tries += 1
+        if self.tries == 1:
+            raise RuntimeError("endpoint is paused")
+        return await super().retry(job_id)
+
+
+async def test_r_marks_the_row_retrying_at_once_and_reverts_if_it_fails():
+    """Issue 16 goal 1: ``r`` answers in its own frame (the API's answer takes 60-370 ms);
+    a failed retry puts the status back and says so."""
+    S = JobStatus
+    recs = [JobRecord("a-failed", "mock", S.FAILED, submitted_at=WALL - 1, error="boom"),
+            JobRecord("b-done", "mock", S.COMPLETED, submitted_at=WALL - 2)]
+    session = SlowRetrySession(jobs=recs, endpoints=["mock"])
+    app, _ = fake_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        await pilot.press("alt+2")
+        assert jobs.current_job_id == "a-failed"
+        await pilot.press("r")
+        await pilot.pause()
+        assert session.tries == 0  # no answer yet
+        row = text_of(jobs).splitlines()[1]
+        assert "a-failed" in row and "retrying…" in row and "FAILED" not in row
+        session.gate.set()
+        await wait_for(pilot, lambda: "FAILED" in text_of(jobs).splitlines()[1])
+        assert "retrying" not in text_of(jobs)
+        assert any("Retry failed" in str(n.message) or "Not retried" in str(n.message)
+                   for n in app._notifications)
+        session.gate.clear()
+        await pilot.press("r")
+        await pilot.pause()
+        assert "retrying…" in text_of(jobs).splitlines()[1]
+        session.gate.set()
+        await wait_for(pilot, lambda: jobs.records["a-failed"].status is S.IN_QUEUE)
+        await pilot.pause()
+        row = text_of(jobs).splitlines()[1]
+        assert "IN_QUEUE" in row and "retrying" not in row

@@ -116,6 +116,8 @@ def job_cell(col: str, value: Any, rec: JobRecord, names: Mapping[str, str]) -> 
         name = names.get(rec.endpoint_id, rec.endpoint_id)
         return Text(inert(name, one_line=True), no_wrap=True, overflow="ellipsis")
     if col == "status":
+        if value[-1]:  # an action under way ("retrying…")
+            return Text(value[-1], style="bold yellow", no_wrap=True, end="")
         return job_status_text(rec)
     if col == "progress":
         style = "red" if rec.error and rec.status.terminal else "dim" if not value else ""

@@ -68,6 +68,9 @@ class JobRows(InPlaceCells, LazyRows, OneLineRows, DataTable[Any]):
         #: the job the user just acted on (retried, ...): kept in view under a filter it
         #: no longer matches, so the cursor stays on it instead of jumping to another job
         self.pinned: str | None = None
+        #: job id -> what its status cell says while an action on it is under way
+        #: ("retrying…": shown with the key, before the API answers)
+        self.pending: dict[str, str] = {}
         self._colkeys: list[ColumnKey] = []
         self._cols: tuple[int, ...] = ()
         self._widths: dict[str, int] = {}
@@ -149,7 +152,8 @@ class JobRows(InPlaceCells, LazyRows, OneLineRows, DataTable[Any]):
         return (
             "●" if rec.job_id in self.marked else " ",
             rec.job_id,
-            (rec.status, rec.expired, rec.retries, rec.stuck_progress),
+            (rec.status, rec.expired, rec.retries, rec.stuck_progress,
+             self.pending.get(rec.job_id)),
             fmt_age(now - rec.submitted_at) if rec.submitted_at else "-",
             rec.endpoint_id,
             fmt_ms(rec.delay_ms),
@@ -249,6 +253,18 @@ class JobRows(InPlaceCells, LazyRows, OneLineRows, DataTable[Any]):
         self.flush_cells()
         if removed:
             self._say_highlight()
+
+    def set_pending(self, job_ids: Iterable[str], label: str | None) -> None:
+        """Show ``label`` in these jobs' status cells now (None: their status again)."""
+        for job_id in job_ids:
+            if label:
+                self.pending[job_id] = label
+            else:
+                self.pending.pop(job_id, None)
+            rec = self.records.get(job_id)
+            if rec is not None and job_id in self._shown:
+                self._refresh_row(rec)
+        self.flush_cells()
 
     def pin(self, job_id: str | None) -> None:
         """Keep ``job_id`` in view (and under the cursor) until the view changes or the
