@@ -122,7 +122,7 @@ class LazyRows(DataTable[Any]):
             top = int(self.scroll_y) + crop.y - header
             get_key = self._row_locations.get_key
             keys = []
-            for index in range(max(0, top), min(self.row_count, top + crop.height + 1)):
+            for index in range(max(0, top), min(self.row_count, top + crop.height)):
                 row_key = get_key(index)
                 if row_key is not None and row_key.value is not None:
                     keys.append(row_key.value)
