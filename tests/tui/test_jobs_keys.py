@@ -272,3 +272,38 @@ async def test_r_marks_the_row_retrying_at_once_and_reverts_if_it_fails():
         await pilot.pause()
         row = text_of(jobs).splitlines()[1]
         assert "IN_QUEUE" in row and "retrying" not in row
+
+
+async def test_quick_cells_render_what_datatable_renders():
+    """The job table's own cell render (quick_cells.py) gives the same segments as
+    DataTable's, focused and not, cursor row included, for every column shown."""
+    from rich.segment import Segment
+    from textual.widgets import DataTable
+
+    app, _ = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        await pilot.pause()
+        jobs.fill_now(jobs.visible_ids())
+        for focused in (True, False):
+            if focused:
+                jobs.focus()
+            else:
+                dash.query_one(OutputViewer).focus()
+            await pilot.pause()
+            jobs._pseudo_class_state = jobs.get_pseudo_class_state()
+            style = jobs.rich_style
+            compared = 0
+            for row in range(min(jobs.row_count, 6)):
+                for col, column in enumerate(jobs.ordered_columns):
+                    width = column.get_render_width(jobs)
+                    for cursor in (False, True):
+                        jobs._cell_render_cache.clear()
+                        ours = jobs._render_cell(row, col, style, width, cursor)
+                        jobs._cell_render_cache.clear()
+                        theirs = DataTable._render_cell(jobs, row, col, style, width, cursor)
+                        assert [list(Segment.simplify(x)) for x in ours] == \
+                               [list(Segment.simplify(x)) for x in theirs], (row, col)
+                        compared += 1
+            assert compared >= 6 * 7 * 2

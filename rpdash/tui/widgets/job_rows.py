@@ -44,9 +44,10 @@ from rpdash.tui.widgets.job_cells import (
     status_rank,
 )
 from rpdash.tui.widgets.lazy_rows import LazyRows
+from rpdash.tui.widgets.quick_cells import QuickCells
 
 
-class JobRows(InPlaceCells, LazyRows, OneLineRows, DataTable[Any]):
+class JobRows(InPlaceCells, LazyRows, QuickCells, OneLineRows, DataTable[Any]):
     """Jobs of the session as rows: filtered, scoped, sorted, marked; cells on demand."""
 
     def __init__(self, *, now: Callable[[], float], names: Mapping[str, str] | None,
