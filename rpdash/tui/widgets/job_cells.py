@@ -67,7 +67,8 @@ def longer(seen: tuple[int, int], rec: JobRecord,
 
 class IdCell(Text):
     """The id column's cell: the whole id (cut with … to the column's width), remembers
-    the raw one (for sorting)."""
+    the raw one. (Rows are ordered on their row key, job_rows.JobRows._resort, not on
+    this cell: a row off screen holds a placeholder until it is drawn.)"""
 
     def __init__(self, job_id: str, shown: str) -> None:
         super().__init__(shown, no_wrap=True, overflow="ellipsis", end="")

@@ -227,11 +227,12 @@ class JobRows(InPlaceCells, LazyRows, QuickCells, OneLineRows, DataTable[Any]):
         time_moved = False
         removed: list[str] = []
         known, shown, stale = self.records, self._shown, self._stale
+        every = self.scope_endpoint is None and not self.filter_text  # no test per job
         for rec in records:
             job_id = rec.job_id
             old = known.get(job_id)
             known[job_id] = rec
-            if not self.matches(rec):
+            if not every and not self.matches(rec):
                 if job_id in shown:
                     removed.append(job_id)
                 continue
