@@ -469,8 +469,9 @@ def steady_cursors(node: Any) -> None:
 def _show_line(line: Widget, show: bool) -> None:
     """Open or close a one-line prompt. The filter line lies over the job table's header
     row (its own layer, rpdash.tcss ``#filter``) and is only made visible: the table keeps
-    its size, so ``/`` costs the line's frame, not a resize and a repaint of every cell.
-    The command line takes a row of the screen while open."""
+    its size (no resize, no layout of the pane). The focus moving to the line still
+    repaints the table's cells (``DataTable:focus`` tints the whole table). The command
+    line takes a row of the screen while open."""
     if line.id == "filter":
         line.visible = show
     else:
