@@ -328,7 +328,7 @@ class Driver:
         line = self.t.filter_line(app)
         for _ in range(self.n):
             await self.home()
-            await self.press("/", {"/": lambda: app.focused is line and line.display})
+            await self.press("/", {"/": lambda: app.focused is line and line.display and line.visible})
             await self.settle()
             typed = ""
             for ch in "llm":
@@ -409,7 +409,11 @@ class Driver:
             table.move_cursor(row=table.get_row_index(job), animate=False)
             await self.settle()
             before = self.t.status(app, job)
-            await self.press("r", {"r retry (row re-queued)": lambda j=job, b=before: self.t.status(app, j) != b},
+            # rpdash marks the row "retrying…" with the key (before RunPod answers)
+            await self.press("r", {"r retry (row re-queued)": lambda j=job, b=before: self.t.status(app, j) != b,
+                                   "r retry (row shows it)": lambda j=job, b=before: (
+                                       self.t.status(app, j) != b
+                                       or "retrying" in str(self.t.table(app).get_row(j)[2]))},
                              label="r retry (row re-queued)")
             await self.settle(0.3)
 

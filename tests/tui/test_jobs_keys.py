@@ -4,11 +4,13 @@ in the output resets "N new lines"."""
 
 from __future__ import annotations
 
+import asyncio
+
 from textual import events
 
 from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
-from rpdash.services.events import StreamEvent
+from rpdash.services.events import JobsEvent, StreamEvent
 from rpdash.tui.app import RpdashApp
 from rpdash.tui.screens.confirm import ConfirmScreen
 from rpdash.tui.widgets.jobs import JobTable
@@ -168,3 +170,140 @@ def test_leading_debounce_applies_the_first_at_once_and_the_last_of_a_burst():
     assert applied == ["a", "c"] and not d.settling
     d.push("d")
     assert applied == ["a", "c", "d"]
+
+
+async def test_a_burst_rewrites_only_the_rows_on_screen_and_others_when_shown():
+    """Issue 16 goal 4: 2,000 jobs change status at once; only the rows on screen are
+    formatted and written, a row off screen shows its new status when the cursor gets to
+    it (and its cells read back right before that)."""
+    S = JobStatus
+    recs = [JobRecord(f"job-{i:05d}", "mock", S.IN_QUEUE, submitted_at=WALL - i)
+            for i in range(2000)]
+    app, session = fake_app(FakeSession(jobs=recs, endpoints=["mock"]))
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        await wait_for(pilot, lambda: jobs.row_count == 2000)
+        await pilot.pause()
+        written = jobs.cells_written
+        assert written < 9 * 100  # first paint: only the rows drawn were formatted
+        session.sink(JobsEvent([r.copy(status=S.FAILED, error="boom") for r in recs]))
+        await wait_for(pilot, lambda: jobs.records["job-01999"].status is S.FAILED)
+        await pilot.pause()
+        assert jobs.cells_written - written < 3 * 100  # ~45 rows x 2 cells, not 2,000 x 2
+        assert "FAILED" in text_of(jobs) and "IN_QUEUE" not in text_of(jobs)
+        assert "FAILED" in str(jobs.get_row("job-01500")[2])  # read before it is drawn
+        await pilot.press("alt+2", "G")
+        await pilot.pause()
+        assert jobs.current_job_id == "job-01999"
+        shown = text_of(jobs)
+        assert "job-01999" in shown and "FAILED" in shown and "IN_QUEUE" not in shown
+        await pilot.press("S")  # by status: every row is FAILED; the cursor stays on its job
+        await pilot.pause()
+        assert jobs.current_job_id == "job-01999"
+
+
+async def test_slash_opens_the_filter_over_the_header_without_resizing_the_table():
+    """Issue 16 goal 1: the filter line lies over the table's header row; the table keeps
+    its size (a resize drops DataTable's caches: a repaint of every cell on screen)."""
+    app, _ = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        await pilot.pause()
+        region, header = jobs.region, text_of(jobs).splitlines()[0]
+        assert "job id" in header
+        await pilot.press("slash", *"COMP")
+        await pilot.pause()
+        line = dash.query_one("#filter")
+        assert app.focused is line and line.region.y == region.y  # over the header row
+        assert jobs.region == region
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.focused is jobs and jobs.region == region
+        assert not line.visible and text_of(jobs).splitlines()[0] == header
+
+
+class SlowRetrySession(FakeSession):
+    """Retries wait for ``gate``; the first one fails."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.gate = asyncio.Event()
+        self.tries = 0
+
+    async def retry(self, job_id: str) -> JobRecord:
+        await self.gate.wait()
+        self.tries += 1
+        if self.tries == 1:
+            raise RuntimeError("endpoint is paused")
+        return await super().retry(job_id)
+
+
+async def test_r_marks_the_row_retrying_at_once_and_reverts_if_it_fails():
+    """Issue 16 goal 1: ``r`` answers in its own frame (the API's answer takes 60-370 ms);
+    a failed retry puts the status back and says so."""
+    S = JobStatus
+    recs = [JobRecord("a-failed", "mock", S.FAILED, submitted_at=WALL - 1, error="boom"),
+            JobRecord("b-done", "mock", S.COMPLETED, submitted_at=WALL - 2)]
+    session = SlowRetrySession(jobs=recs, endpoints=["mock"])
+    app, _ = fake_app(session)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        await pilot.press("alt+2")
+        assert jobs.current_job_id == "a-failed"
+        await pilot.press("r")
+        await pilot.pause()
+        assert session.tries == 0  # no answer yet
+        row = text_of(jobs).splitlines()[1]
+        assert "a-failed" in row and "retrying…" in row and "FAILED" not in row
+        session.gate.set()
+        await wait_for(pilot, lambda: "FAILED" in text_of(jobs).splitlines()[1])
+        assert "retrying" not in text_of(jobs)
+        assert any("Retry failed" in str(n.message) or "Not retried" in str(n.message)
+                   for n in app._notifications)
+        session.gate.clear()
+        await pilot.press("r")
+        await pilot.pause()
+        assert "retrying…" in text_of(jobs).splitlines()[1]
+        session.gate.set()
+        await wait_for(pilot, lambda: jobs.records["a-failed"].status is S.IN_QUEUE)
+        await pilot.pause()
+        row = text_of(jobs).splitlines()[1]
+        assert "IN_QUEUE" in row and "retrying" not in row
+
+
+async def test_quick_cells_render_what_datatable_renders():
+    """The job table's own cell render (quick_cells.py) gives the same segments as
+    DataTable's, focused and not, cursor row included, for every column shown."""
+    from rich.segment import Segment
+    from textual.widgets import DataTable
+
+    app, _ = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        jobs = dash.query_one(JobTable)
+        await pilot.pause()
+        jobs.fill_now(jobs.visible_ids())
+        for focused in (True, False):
+            if focused:
+                jobs.focus()
+            else:
+                dash.query_one(OutputViewer).focus()
+            await pilot.pause()
+            jobs._pseudo_class_state = jobs.get_pseudo_class_state()
+            style = jobs.rich_style
+            compared = 0
+            for row in range(min(jobs.row_count, 6)):
+                for col, column in enumerate(jobs.ordered_columns):
+                    width = column.get_render_width(jobs)
+                    for cursor in (False, True):
+                        jobs._cell_render_cache.clear()
+                        ours = jobs._render_cell(row, col, style, width, cursor)
+                        jobs._cell_render_cache.clear()
+                        theirs = DataTable._render_cell(jobs, row, col, style, width, cursor)
+                        assert [list(Segment.simplify(x)) for x in ours] == \
+                               [list(Segment.simplify(x)) for x in theirs], (row, col)
+                        compared += 1
+            assert compared >= 6 * 7 * 2

@@ -20,6 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.events import ScreenResume, ScreenSuspend
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import TextArea
 
 from rpdash.core.records import JobRecord
@@ -119,7 +120,7 @@ class DashboardScreen(PaneLayoutMixin, JobActionsMixin, EndpointActionsMixin, Su
         self.query_one("#pane-health").border_title = "[alt+1] Endpoints"
         self.query_one("#pane-output").border_title = "[alt+3] Output"
         self.query_one("#pane-submit").border_title = "[alt+4] Submit"
-        self.query_one("#filter").display = False
+        self.query_one("#filter").visible = False  # over the table's header: see rpdash.tcss
         self.query_one("#cmdline").display = False
         top = self.query_one(TopBar)
         top.base_url = self._app.backend.base_url
@@ -362,7 +363,7 @@ class DashboardScreen(PaneLayoutMixin, JobActionsMixin, EndpointActionsMixin, Su
             self._filter_timer = None
         jobs = self.query_one(JobTable)
         jobs.set_filter(event.value)
-        event.input.display = False
+        _show_line(event.input, False)
         jobs.focus()
         self._update_jobs_title()
 
@@ -380,14 +381,14 @@ class DashboardScreen(PaneLayoutMixin, JobActionsMixin, EndpointActionsMixin, Su
     def _apply_typed_filter(self) -> None:
         self._filter_timer = None
         line = self.query_one("#filter", LineInput)
-        if line.display:
+        if line.visible:
             self.set_filter(line.value)
 
     @on(LineInput.Closed)
     @guarded
     def _line_closed(self, event: LineInput.Closed) -> None:
         line = event.line
-        line.display = False
+        _show_line(line, False)
         if line.id == "filter":
             self.set_filter("")
         self.query_one(JobTable).focus()
@@ -406,14 +407,14 @@ class DashboardScreen(PaneLayoutMixin, JobActionsMixin, EndpointActionsMixin, Su
         line = self.query_one(selector, LineInput)
         line.value = text
         line.cursor_position = len(text)
-        line.display = True
+        _show_line(line, True)
         self.set_focus(line)
 
     @on(LineInput.Submitted, "#cmdline")
     @guarded
     def _command_submitted(self, event: LineInput.Submitted) -> None:
         event.stop()
-        event.input.display = False
+        _show_line(event.input, False)
         self.query_one(JobTable).focus()
         self.run_command(event.value)
 
@@ -463,3 +464,15 @@ def steady_cursors(node: Any) -> None:
         w.cursor_blink = False
     for w in node.query(Input):
         w.cursor_blink = False
+
+
+def _show_line(line: Widget, show: bool) -> None:
+    """Open or close a one-line prompt. The filter line lies over the job table's header
+    row (its own layer, rpdash.tcss ``#filter``) and is only made visible: the table keeps
+    its size (no resize, no layout of the pane). The focus moving to the line still
+    repaints the table's cells (``DataTable:focus`` tints the whole table). The command
+    line takes a row of the screen while open."""
+    if line.id == "filter":
+        line.visible = show
+    else:
+        line.display = show

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from rpdash.tui.screens.session_calls import OpDone
 
 
+#: what a job's status cell says from the ``r`` key until RunPod answers the retry
+RETRYING = "retrying…"
+
+
 class JobActionsMixin(DashboardPart):
     """Jobs-pane actions of :class:`~rpdash.tui.screens.dashboard.DashboardScreen`."""
 
@@ -147,6 +151,7 @@ class JobActionsMixin(DashboardPart):
         ok_ids = [r.job_id for r in ok]
         if len(ok) == 1 and not jobs.marked:
             jobs.pin(ok_ids[0])
+            jobs.set_pending(ok_ids, RETRYING)  # in the key's own frame, before the answer
             self._run_op("retry", self._retry_each(ok_ids), context=ok_ids)
             return
         body = self._jobs_body(f"Retry {plural(len(ok), 'job')}?", ok)
@@ -160,6 +165,7 @@ class JobActionsMixin(DashboardPart):
         def answer(yes: bool | None) -> None:
             if yes:
                 jobs.pin(cur if cur in ok_ids else None)
+                jobs.set_pending(ok_ids, RETRYING)
                 self._run_op("retry", self._retry_each(ok_ids), context=ok_ids)
 
         self.app.push_screen(ConfirmScreen("Retry jobs", body, yes="Retry jobs"), answer)
@@ -202,9 +208,11 @@ class JobActionsMixin(DashboardPart):
 
     def _done_retry(self, msg: OpDone) -> None:
         jobs = self.query_one(JobTable)
+        jobs.set_pending(msg.context or (), None)  # the rows show what RunPod says again
         if msg.error is not None:
-            self.app.notify(f"Retry failed: {inert(err_text(msg.error), one_line=True)}",
-                            severity="error", timeout=6, markup=False)
+            self.app.notify(f"Retry failed: {inert(err_text(msg.error), one_line=True)}"
+                            " (the job keeps its status)", severity="error", timeout=6,
+                            markup=False)
             return
         changed, failed = self._results(msg)
         for rec in changed:
@@ -222,5 +230,6 @@ class JobActionsMixin(DashboardPart):
         elif changed:
             self.flash(f"Retrying {plural(len(changed), 'job')}")
         if failed:
-            self.app.notify("Not retried: " + inert("; ".join(failed[:3]), one_line=True),
+            self.app.notify("Not retried (status unchanged): "
+                            + inert("; ".join(failed[:3]), one_line=True),
                             severity="error", timeout=8, markup=False)

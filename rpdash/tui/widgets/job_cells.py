@@ -67,7 +67,8 @@ def longer(seen: tuple[int, int], rec: JobRecord,
 
 class IdCell(Text):
     """The id column's cell: the whole id (cut with … to the column's width), remembers
-    the raw one (for sorting)."""
+    the raw one. (Rows are ordered on their row key, job_rows.JobRows._resort, not on
+    this cell: a row off screen holds a placeholder until it is drawn.)"""
 
     def __init__(self, job_id: str, shown: str) -> None:
         super().__init__(shown, no_wrap=True, overflow="ellipsis", end="")
@@ -116,6 +117,8 @@ def job_cell(col: str, value: Any, rec: JobRecord, names: Mapping[str, str]) -> 
         name = names.get(rec.endpoint_id, rec.endpoint_id)
         return Text(inert(name, one_line=True), no_wrap=True, overflow="ellipsis")
     if col == "status":
+        if value[-1]:  # an action under way ("retrying…")
+            return Text(value[-1], style="bold yellow", no_wrap=True, end="")
         return job_status_text(rec)
     if col == "progress":
         style = "red" if rec.error and rec.status.terminal else "dim" if not value else ""
