@@ -200,7 +200,6 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         }
         self.current: str | None = endpoints[0] if endpoints else None
         self._profile: tuple[tuple[str, str, int], ...] = ()
-        self._base: tuple[tuple[str, str, int], ...] = WIDE
         self._shown: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ layout
@@ -218,7 +217,6 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         # one column of room for the vertical scroll bar: never a horizontal one
         want = fit_columns(specs, width - 1)
         if want != self._profile:
-            self._base = base
             self._set_profile(want)
 
     def _set_profile(self, profile: tuple[tuple[str, str, int], ...]) -> None:
@@ -337,7 +335,7 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         else:
             age_s = self._wall() - ev.last_ok_at
             ago = "just now" if not stale and age_s < self.fresh_within else fmt_ago(age_s)
-            if self._base is not WIDE:
+            if self._width("age") < 11:  # "14 s stale" is 10 cells
                 ago = ago.replace(" s ", "s ").replace(" min ", "m ").replace(" h ", "h ")
             if stale:
                 age = Text(ago.replace(" ago", "") + " stale", style="yellow")
@@ -346,12 +344,16 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
         cells["age"] = age
         return cells
 
+    def _width(self, key: str) -> int:
+        """The width of a shown column (0 when it is not shown)."""
+        return next((w for k, _, w in self._profile if k == key), 0)
+
     def _state(self, view: EndpointView, ev: HealthEvent | None) -> Text:
         """The connection while it is not answering well, else the endpoint's verdict
         (incidents are states: one column says what is wrong, whichever it is)."""
         if (ev is None or ev.state is not ConnState.OK or view.verdict is None
                 or view.verdict.kind == "unknown"):
-            return state_text(ev, self._remaining(view), compact=self._base is not WIDE)
+            return state_text(ev, self._remaining(view), compact=self._width("state") < 27)
         return verdict_text(view.verdict, view.cost_per_s)
 
     def _refresh_row(self, endpoint_id: str, age_waits: bool = False) -> None:
