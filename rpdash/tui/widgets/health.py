@@ -74,14 +74,14 @@ MEDIUM = (
     ("completed", "done", 6),
     ("failed", "fail", 4),
     ("q_trend", "q trend", 8),
-    ("age", "answer", 9),
+    ("age", "answer", 11),
 )
 #: the table width from which each profile is used, widest first (its columns plus their
 #: padding: no horizontal scroll bar), plus VERDICT_ROOM for the state column, so that a
 #: verdict such as "crash-looping (3 unhealthy, 0 running)" shows whole: the verdict is
 #: worth more than the trend and done columns of the wider profiles
 VERDICT_ROOM = 16
-PROFILE_FROM = ((158 + VERDICT_ROOM, WIDE), (116 + VERDICT_ROOM, MEDIUM), (0, COMPACT))
+PROFILE_FROM = ((158 + VERDICT_ROOM, WIDE), (118 + VERDICT_ROOM, MEDIUM), (0, COMPACT))
 #: which columns go first when the pane is too narrow for its profile (0 stays longest);
 #: the name column is as wide as the longest name, up to NAME_MOST (names truncate last)
 PRIORITY = {k: i for i, k in enumerate((
