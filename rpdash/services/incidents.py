@@ -36,6 +36,26 @@ _SILENT = frozenset({ConnState.RETRYING, ConnState.UNREACHABLE})
 ANSWER_GRACE_S = 30.0
 
 
+class HoldClock:
+    """A clock for :class:`Incidents` whose ``now()`` (the alert hold times) follows
+    ``hold`` while ``time()`` (stamps, job ages, "since") stays ``wall``'s: an incident on a
+    simulator that runs faster than real time holds its alerts for simulated seconds, and
+    what is stored and shown keeps the wall clock the rest of rpdash uses."""
+
+    def __init__(self, hold: Clock, wall: Clock) -> None:
+        self.hold = hold
+        self.wall = wall
+
+    def now(self) -> float:
+        return self.hold.now()
+
+    def time(self) -> float:
+        return self.wall.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.hold.sleep(seconds)
+
+
 @dataclass(frozen=True, slots=True)
 class IncidentUpdate:
     endpoint_id: str

@@ -174,9 +174,13 @@ class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool, Incidents,
         self._arm_idle_check(ep)
 
     def update_endpoint(self, endpoint_id: str, **changes: Any) -> EndpointConfig:
-        """Change an endpoint's settings in place (jobs and workers stay)."""
+        """Change an endpoint's settings in place (jobs stay; workers above a lowered
+        ``workers_max`` stop, see ``WorkerPool._shrink``)."""
         ep = self.endpoint(endpoint_id)
+        was = ep.cfg.workers_max
         ep.cfg = replace(ep.cfg, **changes)
+        if ep.cfg.workers_max < was:
+            self._shrink(ep)
         self._autoscale(ep)
         self._want_dispatch(ep)
         return ep.cfg

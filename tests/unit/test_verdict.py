@@ -34,6 +34,15 @@ def test_crash_loop_with_nothing_running_is_critical() -> None:
     assert (some.severity, some.short_text) == ("warn", "crash-looping (1 unhealthy, 2 running)")
 
 
+def test_drained_endpoint_is_max_workers_0_not_a_crash_loop() -> None:
+    """After a drain (max 0) unhealthy workers still listed start no more: no crash loop."""
+    v = judge(health(0, unhealthy=3), None, info(wmax=0), now=NOW)
+    assert (v.kind, v.severity, v.short_text) == ("max_zero", "info", "max workers 0")
+    assert any("unhealthy" in r for r in v.reasons)  # still said in the reasoning
+    queued = judge(health(4, unhealthy=2), None, info(wmax=0), now=NOW)
+    assert (queued.kind, queued.severity) == ("max_zero", "critical")
+
+
 def test_no_gpus_when_throttled_and_nothing_serves() -> None:
     v = judge(health(2, throttled=4), None, info(wmax=5), now=NOW)
     assert (v.kind, v.severity, v.short_text) == ("no_gpus", "warn", "no GPUs (4 throttled)")

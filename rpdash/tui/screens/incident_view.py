@@ -53,9 +53,21 @@ class IncidentsMixin(DashboardPart):
         with contextlib.suppress(Exception):
             if not app.control_plane.local_url:
                 control = app.control_plane
-        return IncidentFeed(getattr(settings, "alerts", None), app.clock, write=app.write_terminal,
+        return IncidentFeed(getattr(settings, "alerts", None), self._hold_clock(), write=app.write_terminal,
                             news=self._alert_news, store=store, defer=self._in_thread,
                             secret=secret, control=control)
+
+    def _hold_clock(self) -> Any:
+        """The clock of the alert hold times: the simulator's when rpdash watches one that
+        runs faster than real time (``app.hold_clock``, which a test sets, or the demo's),
+        so "30 s" means 30 simulated seconds; else the app's clock."""
+        from rpdash.services.incidents import HoldClock
+
+        app = self._app
+        sim = getattr(app, "hold_clock", None)
+        if sim is None:
+            sim = getattr(getattr(getattr(app, "backend", None), "demo_env", None), "clock", None)
+        return app.clock if sim is None else HoldClock(sim, app.clock)
 
     def _in_thread(self, fn: Any) -> None:
         """Database writes off the UI thread."""
@@ -100,7 +112,7 @@ class IncidentsMixin(DashboardPart):
     def tick_incidents(self) -> None:
         """1 Hz: alert hold times; every JOBS_EVERY_S the job records feed the job rules."""
         feed = self.incident_feed
-        now = self._app.clock.now()
+        now = feed.incidents.clock.now()
         if now - self._jobs_fed_at >= JOBS_EVERY_S:
             self._jobs_fed_at = now
             jobs = list(getattr(self.session, "jobs", {}).values())

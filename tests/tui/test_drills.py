@@ -1,0 +1,173 @@
+"""Incident drills (issue 15, "Tests"): one per simulator scenario, on the simulator's clock.
+
+Each drill starts the scenario, waits for the verdict in the endpoint's health row (within 30
+simulated seconds), checks that the alert fires exactly once (one bell, one desktop
+notification, the flash line), pulls the lever an operator would pull FROM THE KEYBOARD, and
+checks in the simulator that the incident ended, with the recovery line and the "recovered"
+notification (no second bell). The app runs on the simulator's clock, so the alert hold
+times (``verdict_for``, ``recover_for``) are simulated seconds, as a real incident's are.
+The worker-cap drill lives in test_drill_worker_cap.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import Input
+
+from rpdash.services.alerts import AlertRules
+from rpdash.sim.server import SimServer
+from rpdash.tui.app import RpdashApp
+from rpdash.tui.screens.confirm import ConfirmScreen
+from rpdash.tui.screens.drain import DrainScreen
+from rpdash.tui.widgets.bars import StatusBar
+
+from .conftest import started, text_of, wait_for
+from .test_incidents import bells, incident_sim, osc, row_text  # noqa: F401 (a fixture)
+
+SIZE = (200, 48)
+#: one alert per incident: the verdict rule, held 10 simulated seconds before it fires and
+#: 10 clear before it recovers (the other rules would be second alerts of the same incident)
+RULES = AlertRules(verdict_for=10, recover_for=10,
+                   disabled=["unhealthy", "queue", "oldest_queued", "failure_rate", "p90_delay"])
+
+
+def app_for(sim: SimServer, settings_for: Any, ep: str, **kw: Any) -> RpdashApp:
+    """The dashboard on ``ep`` alone, its alert hold times on the simulator's clock."""
+    settings = settings_for(sim, endpoint_id=ep, endpoints={}, alerts=RULES, **kw)
+    app = RpdashApp(settings, strict_errors=True)
+    app.hold_clock = sim.clock  # type: ignore[attr-defined]
+    return app
+
+
+def flashes(app: RpdashApp) -> str:
+    return " | ".join(app.dashboard.query_one(StatusBar).flashes)
+
+
+async def see_verdict(sim: SimServer, app: RpdashApp, pilot: Any, ep: str, words: str) -> str:
+    """Wait for ``words`` in the row of ``ep``: within 30 simulated seconds of now."""
+    start = sim.clock.now()
+    await wait_for(pilot, lambda: words in row_text(app.dashboard, ep), timeout=8,
+                   what=f"{words!r} in the row")
+    took = sim.clock.now() - start
+    assert took <= 30, f"verdict after {took:.0f} simulated seconds"
+    assert words.split(" (")[0] in text_of(app.dashboard.query_one(StatusBar))
+    return row_text(app.dashboard, ep)
+
+
+async def alert_fired_once(sim: SimServer, app: RpdashApp, pilot: Any, ep: str, words: str) -> None:
+    """One bell, one desktop notification naming it, the flash line; then no second one
+    while the incident lasts (20 more simulated seconds)."""
+    await wait_for(pilot, lambda: bells(app), timeout=8, what="the bell")
+    bar = app.dashboard.query_one(StatusBar)
+    assert f"⚠ alert: {ep}: {words}" in bar.flash_text
+    fired = osc(app)
+    assert len(fired) == 1 and words in fired[0]
+    until = sim.clock.now() + 20
+    await wait_for(pilot, lambda: sim.clock.now() >= until, timeout=5, what="20 s more")
+    assert len(bells(app)) == 1 and len(osc(app)) == 1, "one alert per incident"
+
+
+async def recovered(app: RpdashApp, pilot: Any, ep: str) -> None:
+    """The recovery line, the "recovered" notification, no second bell."""
+    bar = app.dashboard.query_one(StatusBar)
+    await wait_for(pilot, lambda: any(f.startswith(f"✓ recovered: {ep}") for f in bar.flashes),
+                   timeout=10, what="the recovery line")
+    assert "rpdash: recovered" in osc(app)[-1]
+    assert len(bells(app)) == 1, "recovery does not ring"
+    assert len([w for w in osc(app) if "rpdash: recovered" not in w]) == 1
+
+
+async def command(pilot: Any, text: str) -> None:
+    await pilot.press("colon", *text, "enter")
+
+
+async def drain_by_keyboard(app: RpdashApp, pilot: Any, ep: str) -> None:
+    """``:drain``, the endpoint's name typed key by key, enter."""
+    await command(pilot, "drain")
+    modal = await wait_for(pilot, lambda: isinstance(app.screen, DrainScreen) and app.screen.is_mounted
+                           and app.screen, what="the drain dialog")
+    assert modal.focused is modal.query_one("#purge-name", Input)
+    await pilot.press(*[{"-": "minus"}.get(ch, ch) for ch in ep], "enter")
+    await wait_for(pilot, lambda: f"drained {ep}" in flashes(app), timeout=8, what="the drain result")
+
+
+async def restore_by_keyboard(app: RpdashApp, pilot: Any, ep: str) -> None:
+    """``:restore``, then ``y`` on the before -> after confirm."""
+    await command(pilot, "restore")
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.is_mounted,
+                   what=f"the restore confirm ({flashes(app)})")
+    await pilot.press("y")
+    await wait_for(pilot, lambda: f"restored {ep}" in flashes(app), timeout=8, what="the restore result")
+
+
+async def scale_max_by_keyboard(app: RpdashApp, pilot: Any, ep: str, wmax: int) -> None:
+    """``s`` on the endpoint's row, tab to max workers, type it, enter, ``y``."""
+    from rpdash.tui.screens.scale import ScaleScreen
+
+    await pilot.press("alt+1", "s")
+    form = await wait_for(pilot, lambda: isinstance(app.screen, ScaleScreen) and app.screen.is_mounted
+                          and app.screen, what="the scale form")
+    for _ in range(4):
+        if getattr(form.focused, "id", None) == "sc-max":
+            break
+        await pilot.press("tab")
+    assert form.focused.id == "sc-max"
+    await pilot.press("end", *["backspace"] * 8, *str(wmax), "enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the scale confirm")
+    await pilot.press("y")
+    await wait_for(pilot, lambda: f"-{wmax} (read back)" in flashes(app), timeout=8, what=f"the read-back ({flashes(app)})")
+
+
+def sim_state(sim: SimServer, ep: str) -> dict[str, Any]:
+    def read() -> dict[str, Any]:
+        e = sim.engine.endpoint(ep)
+        states = [w.state for w in e.workers.values()]
+        return {"max": e.cfg.workers_max, "min": e.cfg.workers_min, "in_queue": e.in_queue,
+                "unhealthy": states.count("unhealthy"), "workers": len(states),
+                "serving": sum(1 for s in states if s in ("idle", "running")),
+                "completed": e.completed}
+
+    return sim.call(read)
+
+
+# ------------------------------------------------------------------ crashloop
+
+
+@pytest.mark.parametrize("incident_sim", ["crashloop"], indirect=True)
+async def test_crashloop_drill_drain_then_restore_after_the_fix(incident_sim, settings_for):
+    """Every new worker of ``broken`` fails its start-up checks. The lever is the drain
+    (``:drain``, the name typed): a crash loop burns GPU time on workers that never serve
+    and RunPod keeps starting new ones; scaling up would only crash more. Once RunPod's
+    operator (the test) has fixed the image, ``:restore`` puts the scale back and the new
+    workers serve the queue."""
+    sim = incident_sim
+    app = app_for(sim, settings_for, "broken")
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        row = await see_verdict(sim, app, pilot, "broken", "crash-looping")
+        assert "unhealthy" in row
+        await alert_fired_once(sim, app, pilot, "broken", "crash-looping")
+        await pilot.press("alt+1")
+        await drain_by_keyboard(app, pilot, "broken")
+        # max 0 stops the workers at once (the unhealthy ones too): no crash loop any more
+        drained = sim_state(sim, "broken")
+        assert drained["max"] == 0 and drained["workers"] == 0
+        assert "removed " in flashes(app)  # the queue was purged (new jobs still arrive)
+        await wait_for(pilot, lambda: "max workers 0" in row_text(app.dashboard, "broken"), timeout=5,
+                       what="max workers 0 in the row")
+        assert "crash-looping" not in row_text(app.dashboard, "broken")
+        # RunPod's operator fixes the image; the scale goes back from the keyboard
+        sim.call(lambda: sim.engine.update_endpoint("broken", start_failure=0.0))
+        await restore_by_keyboard(app, pilot, "broken")
+        assert sim_state(sim, "broken")["max"] > 0
+        # RunPod's crash-loop cut-back had halved max workers (4 -> 1) before the drain
+        # saved it: raise it back with the scale form
+        await scale_max_by_keyboard(app, pilot, "broken", 4)
+        await recovered(app, pilot, "broken")
+        # the new workers serve: the queue drains, nothing turns unhealthy
+        await wait_for(pilot, lambda: sim_state(sim, "broken")["completed"] > 0
+                       and sim_state(sim, "broken")["in_queue"] == 0, timeout=8, what="the queue served")
+        assert sim_state(sim, "broken")["unhealthy"] == 0
+        assert "crash-looping" not in row_text(app.dashboard, "broken")
