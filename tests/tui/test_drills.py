@@ -49,7 +49,7 @@ async def see_verdict(sim: SimServer, app: RpdashApp, pilot: Any, ep: str, words
     """Wait for ``words`` in the row of ``ep``: within 30 simulated seconds of now."""
     start = sim.clock.now()
     await wait_for(pilot, lambda: words in row_text(app.dashboard, ep), timeout=8,
-                   what=f"{words!r} in the row")
+                   what=f"{words!r} in the row ({row_text(app.dashboard, ep)[:60]})")
     took = sim.clock.now() - start
     assert took <= 30, f"verdict after {took:.0f} simulated seconds"
     assert words.split(" (")[0] in text_of(app.dashboard.query_one(StatusBar))
@@ -171,3 +171,43 @@ async def test_crashloop_drill_drain_then_restore_after_the_fix(incident_sim, se
                        and sim_state(sim, "broken")["in_queue"] == 0, timeout=8, what="the queue served")
         assert sim_state(sim, "broken")["unhealthy"] == 0
         assert "crash-looping" not in row_text(app.dashboard, "broken")
+
+
+# ------------------------------------------------------------------ bad-release
+
+
+@pytest.mark.parametrize("incident_sim", ["bad-release"], indirect=True)
+async def test_bad_release_drill_drain_then_restore_after_the_rollback(incident_sim, settings_for):
+    """At 30 s a release of ``api`` fails its start-up checks; the outdated workers still
+    serve, but each is replaced by a crashing one as the rollout goes on. The lever is the
+    drain (``:drain``, the name typed): it stops the rollout from starting ever more
+    crashing workers and holds new work back until the release is fixed; an operator
+    rolls back the image (the test, as RunPod's console would) and ``:restore`` puts the
+    scale back, on healthy workers of the new release."""
+    sim = incident_sim
+    app = app_for(sim, settings_for, "api")
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await wait_for(pilot, lambda: sim.call(lambda: sim.engine.endpoint("api").version) > 1, timeout=6,
+                       what="the release")
+        await see_verdict(sim, app, pilot, "api", "bad release")
+        await alert_fired_once(sim, app, pilot, "api", "bad release")
+        assert "outdated serving)" in osc(app)[0]  # the row's column is narrower
+        await pilot.press("alt+1")
+        await drain_by_keyboard(app, pilot, "api")
+        drained = sim_state(sim, "api")
+        assert drained["max"] == 0 and drained["unhealthy"] == 0
+        await wait_for(pilot, lambda: "max workers 0" in row_text(app.dashboard, "api"), timeout=5,
+                       what="max workers 0 in the row")
+        # the release is rolled back (a new, good version); the scale goes back
+        sim.call(lambda: sim.engine.release("api", note="rollback to api:1.9"))
+        await restore_by_keyboard(app, pilot, "api")
+        assert sim_state(sim, "api")["max"] >= 1
+        if sim_state(sim, "api")["max"] < 3:  # RunPod's crash-loop cut-back came first
+            await scale_max_by_keyboard(app, pilot, "api", 3)
+        await recovered(app, pilot, "api")
+        await wait_for(pilot, lambda: sim_state(sim, "api")["serving"] >= 2, timeout=5,
+                       what="new workers serving")
+        end = sim_state(sim, "api")
+        assert end["unhealthy"] == 0
+        assert "bad release" not in row_text(app.dashboard, "api")

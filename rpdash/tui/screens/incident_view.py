@@ -16,13 +16,15 @@ from typing import Any
 from rpdash.services.alerts import AlertEvent, AlertKind
 from rpdash.services.events import ConnState, HealthEvent
 from rpdash.tui.guard import guarded
-from rpdash.tui.incident_feed import IncidentFeed, alert_line
+from rpdash.tui.incident_feed import IncidentFeed, alert_line, unhealthy_listed
 from rpdash.tui.screens.parts import DashboardPart
 from rpdash.tui.widgets.bars import StatusBar
 from rpdash.tui.widgets.health import HealthTable
 
 #: seconds between two job-metric feeds (failure rate, oldest queued) of one endpoint
 JOBS_EVERY_S = 10.0
+#: seconds (hold clock) between two worker-list reads of one endpoint during an incident
+WORKERS_EVERY_S = 5.0
 
 
 class IncidentsMixin(DashboardPart):
@@ -89,6 +91,36 @@ class IncidentsMixin(DashboardPart):
         ep = ev.endpoint_id
         feed.on_health(ev, name=self.names.get(ep))
         self._show_verdict(ep, ev)
+        self._want_workers(ev)
+
+    def _want_workers(self, ev: HealthEvent) -> None:
+        """Unhealthy workers: read the worker list (not more often than WORKERS_EVERY_S),
+        so that the next verdict can tell a bad release (outdated workers still serving)
+        from a crash loop; and again when the list no longer agrees with the health."""
+        cp = self.incident_feed.control
+        if cp is None or ev.health is None:
+            return
+        ep = ev.endpoint_id
+        cached = cp.cached_workers(ep)
+        listed = unhealthy_listed(cached) if cached is not None else 0
+        unhealthy = ev.health.workers.unhealthy
+        if not unhealthy and not listed:
+            return
+        if cached is not None and listed == unhealthy and cp.workers_fresh(ep):
+            return
+        now = self.incident_feed.incidents.clock.now()
+        read_at = self.__dict__.setdefault("_workers_read_at", {})
+        if now - read_at.get(ep, float("-inf")) < WORKERS_EVERY_S:
+            return
+        read_at[ep] = now
+
+        async def read() -> None:
+            with contextlib.suppress(Exception):
+                await cp.workers(ep, fresh=True)
+                self.incident_feed.on_health(ev, name=self.names.get(ep))  # judged again at once
+                self._show_verdict(ep, ev)
+
+        self.app.run_worker(read(), group="incident-workers", exit_on_error=False)
 
     def _show_verdict(self, ep: str, ev: HealthEvent | None = None) -> None:
         feed = self.incident_feed
