@@ -125,7 +125,8 @@ def sim_state(sim: SimServer, ep: str) -> dict[str, Any]:
         e = sim.engine.endpoint(ep)
         states = [w.state for w in e.workers.values()]
         return {"max": e.cfg.workers_max, "min": e.cfg.workers_min, "in_queue": e.in_queue,
-                "unhealthy": states.count("unhealthy"), "workers": len(states),
+                "unhealthy": states.count("unhealthy"), "throttled": states.count("throttled"),
+                "workers": len(states),
                 "serving": sum(1 for s in states if s in ("idle", "running")),
                 "completed": e.completed}
 
@@ -211,3 +212,47 @@ async def test_bad_release_drill_drain_then_restore_after_the_rollback(incident_
         end = sim_state(sim, "api")
         assert end["unhealthy"] == 0
         assert "bad release" not in row_text(app.dashboard, "api")
+
+
+# ------------------------------------------------------------------ gpu-shortage
+
+
+async def purge_by_keyboard(app: RpdashApp, pilot: Any, ep: str) -> int:
+    """``ctrl+d`` on the endpoints pane, the name typed, enter; the jobs removed."""
+    from rpdash.tui.screens.confirm import PurgeScreen
+
+    await pilot.press("alt+1", "ctrl+d")
+    await wait_for(pilot, lambda: isinstance(app.screen, PurgeScreen) and app.screen.is_mounted,
+                   what="the purge dialog")
+    await pilot.press(*[{"-": "minus"}.get(ch, ch) for ch in ep], "enter")
+    await wait_for(pilot, lambda: app.dashboard.last_purge and app.dashboard.last_purge[0] == ep,
+                   timeout=8, what="the purge result")
+    return app.dashboard.last_purge[1]
+
+
+@pytest.mark.parametrize("incident_sim", ["gpu-shortage"], indirect=True)
+async def test_gpu_shortage_drill_purge_the_queue_until_gpus_are_back(incident_sim, settings_for):
+    """No GPU of ``sdxl``'s type is free: its workers stay THROTTLED and jobs pile up.
+    Scaling up adds more throttled workers and a drain would only stop the ones waiting
+    for a GPU; the lever is the purge (``ctrl+d`` on the endpoints pane, the name typed):
+    the queued requests are stale by the time GPUs come back (their callers gave up) and
+    would all start at once. RunPod's capacity comes back (the simulator's knob) and new
+    requests are served."""
+    sim = incident_sim
+    app = app_for(sim, settings_for, "sdxl")
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        row = await see_verdict(sim, app, pilot, "sdxl", "no GPUs")
+        assert "throttled)" in row
+        await alert_fired_once(sim, app, pilot, "sdxl", "no GPUs")
+        short = sim_state(sim, "sdxl")
+        assert short["in_queue"] > 0 and short["serving"] == 0
+        removed = await purge_by_keyboard(app, pilot, "sdxl")
+        assert removed >= short["in_queue"]
+        sim.call(lambda: sim.engine.set_capacity("sdxl", 0))  # GPUs are back
+        await recovered(app, pilot, "sdxl")
+        end = sim_state(sim, "sdxl")
+        assert end["throttled"] == 0 and end["completed"] > 0
+        await wait_for(pilot, lambda: sim_state(sim, "sdxl")["in_queue"] == 0, timeout=5,
+                       what="the queue served")
+        assert "no GPUs" not in row_text(app.dashboard, "sdxl")
