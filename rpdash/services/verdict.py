@@ -18,7 +18,8 @@ bad_release     ``bad release (new workers unhealthy, 2 outdated      critical
                 serving)``
 crash_loop      ``crash-looping (3 unhealthy, 0 running)``            critical with nothing
                                                                       running, else warn
-                                                                      (not with max 0)
+                                                                      (not with max 0 or
+                                                                      a retry storm)
 max_zero        ``max workers 0``                                     critical with jobs
                                                                       queued, else info
 account_cap     ``account worker cap (5) used by other endpoints``    warn
@@ -122,8 +123,9 @@ _RULES: list[tuple[str, str, Callable[[Finding, int], tuple[str, str]]]] = [
 _STALE_DATA = frozenset({"key_rejected", "not_found", "no_answer"})
 _ORDER = {cause: i for i, (cause, _, _) in enumerate(_RULES)}
 #: finding cause -> causes that explain it better: with max workers 0 no worker starts, so
-#: unhealthy workers left over are no crash loop (a drain, or RunPod's cut-back, stopped it)
-_OUTRANKED: dict[str, set[str]] = {"unhealthy": {"max_zero"}}
+#: unhealthy workers left over are no crash loop (a drain, or RunPod's cut-back, stopped it);
+#: a job re-run again and again kills the workers it meets: the job, not the image
+_OUTRANKED: dict[str, set[str]] = {"unhealthy": {"max_zero", "retry_storm"}}
 
 KINDS = tuple(kind for _, kind, _ in _RULES) + ("unknown", "ok")
 

@@ -246,8 +246,12 @@ class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool, Incidents,
             return max(0.5, spec.period / 40)
         return self._rng_traffic.expovariate(r)
 
+    def remove_traffic(self, endpoint_id: str) -> None:
+        """Stop the background arrivals on ``endpoint_id`` (its jobs stay)."""
+        self._traffic = [t for t in self._traffic if t.endpoint != endpoint_id]
+
     def _on_traffic(self, spec: TrafficSpec, epoch: int) -> None:
-        if epoch != self._epoch or spec.endpoint not in self._eps:
+        if epoch != self._epoch or spec.endpoint not in self._eps or spec not in self._traffic:
             return
         try:
             self.submit(spec.endpoint, spec.body(self._rng_traffic))

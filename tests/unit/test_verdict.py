@@ -82,6 +82,16 @@ def test_retry_storm_from_job_records() -> None:
     assert judge(health(0), None, info(), now=NOW, jobs=long_id).short_text == "retry storm (job 01234567… re-run 3x)"
 
 
+def test_retry_storm_explains_the_unhealthy_workers_and_ends_with_a_cancel() -> None:
+    """A job that kills every worker it meets leaves unhealthy workers: the verdict names
+    the job (the lever is to cancel it), not a crash loop; once cancelled it is over."""
+    poison = JobRecord("job-p", "e", JobStatus.IN_QUEUE, retries=5, updated_at=NOW)
+    v = judge(health(3, unhealthy=2, running=1), None, info(), now=NOW, jobs=[poison])
+    assert v.short_text == "retry storm (job job-p re-run 5x)"
+    cancelled = JobRecord("job-p", "e", JobStatus.CANCELLED, retries=5, finished_at=NOW - 5)
+    assert judge(health(0, idle=1), None, info(), now=NOW, jobs=[cancelled]).kind == "ok"
+
+
 def test_stuck_in_progress_flag() -> None:
     rec = JobRecord("job-s", "e", JobStatus.IN_PROGRESS, extra={"stuck": True})
     v = judge(health(0, running=1), None, info(), now=NOW, jobs=[rec])
