@@ -301,3 +301,42 @@ async def test_retry_storm_drill_cancel_the_poison_job(incident_sim, settings_fo
         assert sim.call(lambda: sim.engine.endpoint("oom").jobs[poison].retries) == retries
         assert sim_state(sim, "oom")["unhealthy"] == 0
         assert "retry storm" not in row_text(app.dashboard, "oom")
+
+
+# ------------------------------------------------------------------ stuck-progress
+
+
+@pytest.mark.parametrize("incident_sim", ["stuck-progress"], indirect=True)
+async def test_stuck_progress_drill_verdict_alert_and_the_job_shown_finished(incident_sim, settings_for):
+    """A late progress update leaves a finished job of ``render`` IN_PROGRESS for good. A
+    client reports it; the operator watches it (``:watch ID``): rpdash recognises it, shows
+    it COMPLETED* with its output, and the verdict and one alert say so. There is nothing
+    to cancel: the job finished and its worker is free (``ctrl+d`` says so; the simulator
+    ignores a cancel of such a job). How the incident should end (the fix is in the
+    worker's code) is left open: see the branch report."""
+    sim = incident_sim
+    app = app_for(sim, settings_for, "render")
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+
+        def stuck_one() -> str | None:
+            return sim.call(lambda: next((j.id for j in sim.engine.endpoint("render").jobs.values()
+                                          if j.stuck), None))
+
+        job = await wait_for(pilot, stuck_one, timeout=10, what="a stuck job in the simulator")
+        await command(pilot, f"watch {job}")
+        row = await see_verdict(sim, app, pilot, "render", "stuck job")
+        assert f"stuck job ({job[:8]}" in row
+        await alert_fired_once(sim, app, pilot, "render", "stuck job")
+        jobs = app.dashboard.query_one(JobTable)
+        assert "COMPLETED*" in text_of(jobs)
+        await pilot.press("alt+2")
+        await wait_for(pilot, lambda: jobs.current_job_id == job, what="the cursor on the job")
+        await pilot.press("ctrl+d")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, ConfirmScreen)  # nothing to cancel
+        assert sim.call(lambda: sim.engine.endpoint("render").jobs[job].status) == "IN_PROGRESS"
+        # its worker is free: the endpoint serves the other jobs
+        done = sim_state(sim, "render")["completed"]
+        await wait_for(pilot, lambda: sim_state(sim, "render")["completed"] > done, timeout=5,
+                       what="other jobs served")
