@@ -340,3 +340,45 @@ async def test_stuck_progress_drill_verdict_alert_and_the_job_shown_finished(inc
         done = sim_state(sim, "render")["completed"]
         await wait_for(pilot, lambda: sim_state(sim, "render")["completed"] > done, timeout=5,
                        what="other jobs served")
+
+
+# ------------------------------------------------------------------ read-only
+
+
+@pytest.mark.parametrize(("incident_sim", "ep", "words"), [
+    ("crashloop", "broken", "crash-looping"), ("bad-release", "api", "bad release"),
+    ("gpu-shortage", "sdxl", "no GPUs"), ("retry-storm", "oom", "crash-looping"),
+], indirect=["incident_sim"])  # fmt: skip
+async def test_read_only_the_drills_levers_are_refused(incident_sim, settings_for, ep, words):
+    """In read-only mode the verdict and the alert come as usual; the drill's lever (drain,
+    purge, cancel) is refused from the keyboard with one line, and nothing reaches RunPod."""
+    sim = incident_sim
+    app = app_for(sim, settings_for, ep, readonly=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await wait_for(pilot, lambda: words in row_text(app.dashboard, ep), timeout=10, what=words)
+        if ep == "oom":
+            poison = sim.call(lambda: next(iter(sim.engine.endpoint("oom").jobs)))
+            await command(pilot, f"watch {poison}")
+            jobs = app.dashboard.query_one(JobTable)
+            await pilot.press("alt+2")
+            await wait_for(pilot, lambda: jobs.current_job_id == poison, what="the cursor on the job")
+            await pilot.press("ctrl+d")
+            refused = "cancel"
+        elif ep == "sdxl":
+            await pilot.press("alt+1", "ctrl+d")
+            refused = "purge"
+        else:
+            await pilot.press("alt+1")
+            await command(pilot, "drain")
+            refused = ":drain"
+        await wait_for(pilot, lambda: any(f.startswith("Read-only mode") and refused in f.lower()
+                                          for f in app.dashboard.query_one(StatusBar).flashes),
+                       timeout=3, what=f"the refusal ({flashes(app)})")
+        assert app.screen is app.dashboard
+        after = sim_state(sim, ep)
+        assert after["max"] > 0  # not drained (RunPod's crash-loop cut-back may have halved it)
+        if ep == "oom":
+            assert sim.call(lambda: sim.engine.endpoint("oom").jobs[poison].status) != "CANCELLED"
+        elif ep == "sdxl":
+            assert after["in_queue"] > 0
