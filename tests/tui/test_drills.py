@@ -46,9 +46,11 @@ def flashes(app: RpdashApp) -> str:
     return " | ".join(app.dashboard.query_one(StatusBar).flashes)
 
 
-async def see_verdict(sim: SimServer, app: RpdashApp, pilot: Any, ep: str, words: str) -> str:
-    """Wait for ``words`` in the row of ``ep``: within 30 simulated seconds of now."""
-    start = sim.clock.now()
+async def see_verdict(sim: SimServer, app: RpdashApp, pilot: Any, ep: str, words: str,
+                      since: float | None = None) -> str:
+    """Wait for ``words`` in the row of ``ep``: within 30 simulated seconds of ``since``
+    (when the incident began; now by default)."""
+    start = sim.clock.now() if since is None else since
     await wait_for(pilot, lambda: words in row_text(app.dashboard, ep), timeout=8,
                    what=f"{words!r} in the row ({row_text(app.dashboard, ep)[:60]})")
     took = sim.clock.now() - start
@@ -151,7 +153,8 @@ async def test_crashloop_drill_drain_then_restore_after_the_fix(incident_sim, se
     app = app_for(sim, settings_for, "broken")
     async with app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
-        row = await see_verdict(sim, app, pilot, "broken", "crash-looping")
+        began = sim.call(lambda: sim.engine.endpoint("broken").created_at)  # the app's start counts
+        row = await see_verdict(sim, app, pilot, "broken", "crash-looping", since=began)
         assert "unhealthy" in row
         await alert_fired_once(sim, app, pilot, "broken", "crash-looping")
         await pilot.press("alt+1")
@@ -195,7 +198,8 @@ async def test_bad_release_drill_drain_then_restore_after_the_rollback(incident_
         await started(app, pilot)
         await wait_for(pilot, lambda: sim.call(lambda: sim.engine.endpoint("api").version) > 1, timeout=6,
                        what="the release")
-        await see_verdict(sim, app, pilot, "api", "bad release")
+        released = sim.call(lambda: sim.engine.endpoint("api").releases[-1]["at"])
+        await see_verdict(sim, app, pilot, "api", "bad release", since=released)
         await alert_fired_once(sim, app, pilot, "api", "bad release")
         assert "outdated serving)" in osc(app)[0]  # the row's column is narrower
         await pilot.press("alt+1")
@@ -246,7 +250,8 @@ async def test_gpu_shortage_drill_purge_the_queue_until_gpus_are_back(incident_s
     app = app_for(sim, settings_for, "sdxl")
     async with app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
-        row = await see_verdict(sim, app, pilot, "sdxl", "no GPUs")
+        began = sim.call(lambda: sim.engine.endpoint("sdxl").created_at)  # the app's start counts
+        row = await see_verdict(sim, app, pilot, "sdxl", "no GPUs", since=began)
         assert "throttled)" in row
         await alert_fired_once(sim, app, pilot, "sdxl", "no GPUs")
         short = sim_state(sim, "sdxl")
