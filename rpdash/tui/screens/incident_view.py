@@ -32,6 +32,8 @@ class IncidentsMixin(DashboardPart):
 
     _feed: IncidentFeed | None = None
     _jobs_fed_at: float = 0.0
+    #: when (hold clock) the worker list of each endpoint was last asked for
+    _workers_read_at: dict[str, float] | None = None
 
     @property
     def incident_feed(self) -> IncidentFeed:
@@ -109,10 +111,11 @@ class IncidentsMixin(DashboardPart):
         if cached is not None and listed == unhealthy and cp.workers_fresh(ep):
             return
         now = self.incident_feed.incidents.clock.now()
-        read_at = self.__dict__.setdefault("_workers_read_at", {})
-        if now - read_at.get(ep, float("-inf")) < WORKERS_EVERY_S:
+        if self._workers_read_at is None:
+            self._workers_read_at = {}
+        if now - self._workers_read_at.get(ep, float("-inf")) < WORKERS_EVERY_S:
             return
-        read_at[ep] = now
+        self._workers_read_at[ep] = now
 
         async def read() -> None:
             with contextlib.suppress(Exception):
