@@ -108,8 +108,8 @@ class IncidentsMixin(DashboardPart):
         unhealthy = ev.health.workers.unhealthy
         if not unhealthy and not listed:
             return
-        if cached is not None and listed == unhealthy and cp.workers_fresh(ep):
-            return
+        if cp.workers_fresh(ep) and (cached is None or listed == unhealthy):
+            return  # read (or refused) lately, and nothing says the list is out of date
         now = self.incident_feed.incidents.clock.now()
         if self._workers_read_at is None:
             self._workers_read_at = {}
