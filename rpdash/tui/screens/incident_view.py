@@ -120,8 +120,7 @@ class IncidentsMixin(DashboardPart):
         async def read() -> None:
             with contextlib.suppress(Exception):
                 await cp.workers(ep, fresh=True)
-                self.incident_feed.on_health(ev, name=self.names.get(ep))  # judged again at once
-                self._show_verdict(ep, ev)
+                self._rejudge(ep, ev)
 
         self.app.run_worker(read(), group="incident-workers", exit_on_error=False)
 
@@ -151,9 +150,18 @@ class IncidentsMixin(DashboardPart):
         if now - self._jobs_fed_at >= JOBS_EVERY_S:
             self._jobs_fed_at = now
             jobs = list(getattr(self.session, "jobs", {}).values())
-            for ep in self.query_one(HealthTable).views:
+            table = self.query_one(HealthTable)
+            for ep, view in table.views.items():
                 feed.on_jobs(ep, [r for r in jobs if r.endpoint_id == ep], name=self.names.get(ep))
+                ev = view.event
+                if ev is not None and ev.state is not ConnState.PAUSED:
+                    self._rejudge(ep, ev)  # a retry storm or a stuck job shows at once
         feed.tick()
+
+    def _rejudge(self, ep: str, ev: HealthEvent) -> None:
+        """The verdict again on the last health event (new job records or worker list)."""
+        self.incident_feed.on_health(ev, name=self.names.get(ep))
+        self._show_verdict(ep, ev)
 
     def _alert_news(self, ev: AlertEvent) -> None:
         label = self.names.get(ev.endpoint_id, ev.endpoint_id)
