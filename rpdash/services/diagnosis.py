@@ -370,7 +370,8 @@ def _job_findings(jobs: Iterable[Any], now: float) -> list[Finding]:
         if status.terminal and last and now - float(last) > RECENT_JOB_S:
             continue
         job_id = str(getattr(j, "job_id", None) or getattr(j, "id", "?"))
-        retries = int(getattr(j, "retries", 0) or 0)
+        # a job cancelled (the lever) is re-run no more: the storm is over
+        retries = 0 if status is JobStatus.CANCELLED else int(getattr(j, "retries", 0) or 0)
         if retries >= RETRY_STORM_MIN and (worst is None or retries > worst[0]):
             worst = (retries, job_id)
         extra = getattr(j, "extra", None)

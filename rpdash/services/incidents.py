@@ -36,6 +36,26 @@ _SILENT = frozenset({ConnState.RETRYING, ConnState.UNREACHABLE})
 ANSWER_GRACE_S = 30.0
 
 
+class HoldClock:
+    """A clock for :class:`Incidents` whose ``now()`` (the alert hold times) follows
+    ``hold`` while ``time()`` (stamps, job ages, "since") stays ``wall``'s: an incident on a
+    simulator that runs faster than real time holds its alerts for simulated seconds, and
+    what is stored and shown keeps the wall clock the rest of rpdash uses."""
+
+    def __init__(self, hold: Clock, wall: Clock) -> None:
+        self.hold = hold
+        self.wall = wall
+
+    def now(self) -> float:
+        return self.hold.now()
+
+    def time(self) -> float:
+        return self.wall.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.hold.sleep(seconds)
+
+
 @dataclass(frozen=True, slots=True)
 class IncidentUpdate:
     endpoint_id: str
@@ -65,6 +85,8 @@ class Incidents:
         self.answer_grace_s = answer_grace_s
         self._names: dict[str, str] = {}
         self._metrics: dict[str, Any] = {}
+        #: the job records last given to on_jobs, per endpoint (read by the verdict)
+        self._jobs: dict[str, list[Any]] = {}
 
     # ------------------------------------------------------------------ feeding
 
@@ -75,13 +97,14 @@ class Incidents:
         name: str | None = None,
         workers: Any = None,
         endpoint_info: Any = None,
-        jobs: Iterable[Any] = (),
+        jobs: Iterable[Any] | None = None,
         account_cap: int | None = None,
         workers_elsewhere: int | None = None,
     ) -> IncidentUpdate:
         """A health poller's event, with what else is known of the endpoint (the worker
         list, its settings, its recent job records, the account's cap): see
-        :func:`rpdash.services.verdict.judge`. With ``account_cap`` but no
+        :func:`rpdash.services.verdict.judge`; without ``jobs``, the records last given to
+        :meth:`on_jobs` (retry storms, stuck jobs). With ``account_cap`` but no
         ``workers_elsewhere``, the workers of the other endpoints watched here are counted
         (a lower bound: endpoints rpdash does not watch count too)."""
         ep = event.endpoint_id
@@ -94,6 +117,8 @@ class Incidents:
         limited: bool | float = False
         if event.state is ConnState.RATE_LIMITED:
             limited = event.retry_in if event.retry_in else True
+        if jobs is None:
+            jobs = self._jobs.get(ep, ())
         verdict = judge(event.health, workers, endpoint_info, now=now, jobs=jobs, problem=problem,
                         rate_limited=limited, account_cap=account_cap,
                         workers_elsewhere=workers_elsewhere)  # fmt: skip
@@ -131,6 +156,7 @@ class Incidents:
         from rpdash.services.metrics import compute_metrics
 
         rows = list(jobs)
+        self._jobs[endpoint_id] = rows
         if name:
             self._names[endpoint_id] = name
         window = self.engine.thresholds(endpoint_id, self._names.get(endpoint_id)).failure_window
@@ -150,6 +176,7 @@ class Incidents:
         self.book.forget(endpoint_id)
         self.board.remove(endpoint_id)
         self._metrics.pop(endpoint_id, None)
+        self._jobs.pop(endpoint_id, None)
 
     # ------------------------------------------------------------------ reading
 

@@ -18,6 +18,8 @@ bad_release     ``bad release (new workers unhealthy, 2 outdated      critical
                 serving)``
 crash_loop      ``crash-looping (3 unhealthy, 0 running)``            critical with nothing
                                                                       running, else warn
+                                                                      (not with max 0 or
+                                                                      a retry storm)
 max_zero        ``max workers 0``                                     critical with jobs
                                                                       queued, else info
 account_cap     ``account worker cap (5) used by other endpoints``    warn
@@ -120,6 +122,10 @@ _RULES: list[tuple[str, str, Callable[[Finding, int], tuple[str, str]]]] = [
 #: kinds that win whatever their severity: every other finding rests on old numbers then
 _STALE_DATA = frozenset({"key_rejected", "not_found", "no_answer"})
 _ORDER = {cause: i for i, (cause, _, _) in enumerate(_RULES)}
+#: finding cause -> causes that explain it better: with max workers 0 no worker starts, so
+#: unhealthy workers left over are no crash loop (a drain, or RunPod's cut-back, stopped it);
+#: a job re-run again and again kills the workers it meets: the job, not the image
+_OUTRANKED: dict[str, set[str]] = {"unhealthy": {"max_zero", "retry_storm"}}
 
 KINDS = tuple(kind for _, kind, _ in _RULES) + ("unknown", "ok")
 
@@ -129,9 +135,10 @@ def verdict_from_findings(findings: list[Finding], *, queued: int = 0, now: floa
     """The verdict the findings of :func:`diagnose` add up to (see the module docstring).
     ``known`` is False when rpdash has no health, worker list or problem for the endpoint."""
     best: tuple[int, int, str, str, str, Finding] | None = None
+    causes = {f.cause for f in findings}
     for f in findings:
         i = _ORDER.get(f.cause)
-        if i is None:
+        if i is None or causes & _OUTRANKED.get(f.cause, set()):
             continue
         _, kind, rule = _RULES[i]
         severity, text = rule(f, queued)

@@ -54,7 +54,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 from rpdash.sim.http import _dumps, _loads, _send
-from rpdash.sim.model import IDLE, INITIALIZING, THROTTLED, UNHEALTHY, EndpointConfig
+from rpdash.sim.model import EndpointConfig
 
 __all__ = ["EndpointUpdates", "UpdateRefused", "cap_refusal"]
 
@@ -248,24 +248,7 @@ class EndpointUpdates:
             replace(ep.cfg, **changes)  # the engine's own checks, before anything changes
         except ValueError as exc:
             raise UpdateRefused(400, str(exc)) from None
-        if workers_max is not None:
-            self._stop_surplus(engine, ep, workers_max)
-        engine.update_endpoint(endpoint_id, **changes)
-
-    @staticmethod
-    def _stop_surplus(engine: Any, ep: Any, workers_max: int) -> None:
-        live = [w for w in ep.workers.values() if w.state != UNHEALTHY]
-        surplus = len(live) - workers_max
-        if surplus <= 0:
-            return
-        order = {THROTTLED: 0, INITIALIZING: 1, IDLE: 2}
-        spare = sorted((w for w in live if not w.jobs and w.state in order), key=lambda w: order[w.state])
-        for w in spare[:surplus]:
-            engine._log(ep, w, "info", f"worker stopped: max workers lowered to {workers_max}")
-            engine._remove_worker(ep, w)
-        busy = [w for w in live if not w.removed and w not in spare[:surplus] and not w.retiring]
-        for w in busy[: max(0, surplus - len(spare))]:
-            w.retiring = True  # finishes its job, takes no other, then stops (engine._retire)
+        engine.update_endpoint(endpoint_id, **changes)  # workers above a lowered max stop there
 
     def _known(self, endpoint_id: str) -> None:
         if any(e.get("id") == endpoint_id for e in self.control.extra):

@@ -174,9 +174,13 @@ class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool, Incidents,
         self._arm_idle_check(ep)
 
     def update_endpoint(self, endpoint_id: str, **changes: Any) -> EndpointConfig:
-        """Change an endpoint's settings in place (jobs and workers stay)."""
+        """Change an endpoint's settings in place (jobs stay; workers above a lowered
+        ``workers_max`` stop, see ``WorkerPool._shrink``)."""
         ep = self.endpoint(endpoint_id)
+        was = ep.cfg.workers_max
         ep.cfg = replace(ep.cfg, **changes)
+        if ep.cfg.workers_max < was:
+            self._shrink(ep)
         self._autoscale(ep)
         self._want_dispatch(ep)
         return ep.cfg
@@ -242,8 +246,12 @@ class Engine(EventLoop, JobRequests, JobQueue, Retention, WorkerPool, Incidents,
             return max(0.5, spec.period / 40)
         return self._rng_traffic.expovariate(r)
 
+    def remove_traffic(self, endpoint_id: str) -> None:
+        """Stop the background arrivals on ``endpoint_id`` (its jobs stay)."""
+        self._traffic = [t for t in self._traffic if t.endpoint != endpoint_id]
+
     def _on_traffic(self, spec: TrafficSpec, epoch: int) -> None:
-        if epoch != self._epoch or spec.endpoint not in self._eps:
+        if epoch != self._epoch or spec.endpoint not in self._eps or spec not in self._traffic:
             return
         try:
             self.submit(spec.endpoint, spec.body(self._rng_traffic))

@@ -9,8 +9,10 @@
   UNHEALTHY before taking any job (rp_fitness.py); queued jobs stay IN_QUEUE with no
   error, a replacement starts as the scaler wants one.
 - Crash loop: ``crashloop_limit`` workers turning unhealthy within ``crashloop_window`` s
-  make the platform halve ``workers_max`` (and lower ``workers_min`` to it); it stays so
-  until the owner raises it (troubleshooting.mdx). Halving is our choice.
+  make the platform halve ``workers_max`` (and lower ``workers_min`` to it), down to 1
+  (one worker keeps trying, so a fixed image serves again; the owner's drain sets 0); it
+  stays so until the owner raises it (troubleshooting.mdx). Halving and the floor of 1 are
+  our choice.
 - Idle endpoint: no request for 3 days -> ``workers_max`` at most 2; 7 days -> 0
   (endpoint-configurations.mdx), counted on the simulator's clock.
 Each cut-back is recorded in ``SimEndpoint.notices`` and logged on the endpoint.
@@ -86,7 +88,7 @@ class Incidents:
         times.append(now)
         while times and times[0] < now - ep.cfg.crashloop_window:
             times.popleft()
-        if len(times) >= ep.cfg.crashloop_limit and ep.cfg.workers_max > 0:
+        if len(times) >= ep.cfg.crashloop_limit and ep.cfg.workers_max > 1:
             times.clear()
             self._cut_back(ep, ep.cfg.workers_max // 2, "crash-loop",
                            "endpoint keeps producing unhealthy workers")  # fmt: skip

@@ -183,6 +183,22 @@ class WorkerPool:
         if self._cap_blocked:
             self._rescale_blocked()
 
+    def _shrink(self, ep: SimEndpoint) -> None:
+        """Max workers was lowered (a drain sets 0): workers above the new max stop, the
+        unhealthy ones first, then throttled, starting and idle ones at once; a running
+        worker finishes its jobs first (RunPod: "running jobs finish"). Our choice of
+        order; RunPod stops the workers of an endpoint set to max 0."""
+        order = {UNHEALTHY: 0, THROTTLED: 1, INITIALIZING: 2, IDLE: 3}
+        ws = sorted((w for w in ep.workers.values() if not w.retiring),
+                    key=lambda w: (order.get(w.state, 4), -w.created_at))  # fmt: skip
+        extra = len(ws) - max(0, ep.cfg.workers_max)
+        for w in ws[:max(0, extra)]:
+            if w.jobs or w.held:
+                w.retiring = True  # stops once its jobs are done (_became_idle)
+                continue
+            self._log(ep, w, "info", f"worker stopped: max workers lowered to {ep.cfg.workers_max}")
+            self._remove_worker(ep, w)
+
     def _on_unhealthy_over(self, ep: SimEndpoint, w: SimWorker, gen: int) -> None:
         if w.gen == gen:
             self._log(ep, w, "info", "unhealthy worker removed")

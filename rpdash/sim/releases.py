@@ -66,10 +66,10 @@ class Releases:
             self._spawn(ep)
 
     def _retire(self, ep: SimEndpoint, w: SimWorker) -> None:
-        if w.version == ep.version:  # not outdated: retired by a lower max workers
-            self._log(ep, w, "info", f"worker stopped: max workers lowered to {ep.cfg.workers_max}")
-        else:
+        if self.stale(ep, w):
             self._log(ep, w, "info", f"outdated worker (v{w.version}) stopped for release v{ep.version}")
+        else:
+            self._log(ep, w, "info", f"worker stopped: max workers lowered to {ep.cfg.workers_max}")
         self._remove_worker(ep, w)
         if ep.in_queue:
             self._autoscale(ep)

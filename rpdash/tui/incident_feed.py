@@ -88,9 +88,10 @@ class IncidentFeed:
 
     # ------------------------------------------------------------------ feeding
     def on_health(self, ev: HealthEvent, name: str | None = None) -> IncidentUpdate:
-        workers, info = self._control_inputs(ev.endpoint_id)
+        workers, info = self._control_inputs(ev.endpoint_id, ev.health)
         cap = self.control.account_cap() if hasattr(self.control, "account_cap") else None
-        update = self.incidents.on_health(ev, name=name, workers=workers, endpoint_info=info, account_cap=cap)
+        update = self.incidents.on_health(ev, name=name, workers=workers, endpoint_info=info,
+                                          account_cap=cap)
         del self.events[:-KEEP]
         return update
 
@@ -142,7 +143,10 @@ class IncidentFeed:
         return None
 
     # ------------------------------------------------------------------ inside
-    def _control_inputs(self, endpoint_id: str) -> tuple[Any, Any]:
+    def _control_inputs(self, endpoint_id: str, health: Any = None) -> tuple[Any, Any]:
+        """The cached worker list (when fresh, and unless it lists unhealthy workers that
+        ``health`` no longer counts: it is older than the health answer, e.g. read before a
+        drain) and the endpoint's cached settings."""
         cp = self.control
         if cp is None:
             return None, None
@@ -151,5 +155,14 @@ class IncidentFeed:
             cp.want_info(endpoint_id)  # the settings (GPU, for the cost) in the background
             if cp.workers_fresh(endpoint_id):
                 workers = cp.cached_workers(endpoint_id)
+            if health is not None and workers is not None and \
+                    unhealthy_listed(workers) and not health.workers.unhealthy:
+                workers = None
             info = cp.cached_info(endpoint_id)
         return workers, info
+
+
+def unhealthy_listed(workers: Any) -> int:
+    """Unhealthy workers in a worker list (a ``WorkerList`` or a list of ``WorkerInfo``)."""
+    wl = getattr(workers, "workers", workers) or ()
+    return sum(1 for w in wl if str(getattr(w, "status", "")).upper() == "UNHEALTHY")

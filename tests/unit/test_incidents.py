@@ -8,7 +8,7 @@ from rpdash.core.clock import FakeClock
 from rpdash.core.models import Health
 from rpdash.services.alerts import AlertKind, rules_from_config
 from rpdash.services.events import ConnState, HealthEvent
-from rpdash.services.incidents import Incidents, store_outlet, terminal_outlet
+from rpdash.services.incidents import HoldClock, Incidents, store_outlet, terminal_outlet
 from rpdash.store.alerts import AlertStore
 from rpdash.store.history import HistoryStore
 
@@ -115,3 +115,20 @@ def test_job_records_give_failure_rate_and_queue_age() -> None:
     events = inc.on_jobs("e1", jobs)
     assert sorted(e.rule for e in events) == ["failure_rate", "oldest_queued"]
     assert any("100% of 3 jobs failed in 10 min" in e.message for e in events)
+
+
+def test_the_job_records_given_to_on_jobs_reach_the_verdict() -> None:
+    """The dashboard feeds its job records now and then and health events often: a retry
+    storm seen in the records shows in the verdict of the health events that follow."""
+    from rpdash.core.models import JobStatus
+    from rpdash.core.records import JobRecord
+
+    clock = FakeClock()
+    inc = Incidents(rules_from_config({}), clock)
+    poison = JobRecord("job-p", "e1", JobStatus.IN_QUEUE, retries=4, updated_at=clock.time())
+    inc.on_jobs("e1", [poison])
+    assert inc.on_health(ok(health(2, unhealthy=1, running=1))).verdict.short_text == \
+        "retry storm (job job-p re-run 4x)"
+    assert inc.on_health(ok(health(2, running=1)), jobs=[]).verdict.kind != "retry_storm"
+    hold = HoldClock(FakeClock(start=5.0), clock)
+    assert (hold.now(), hold.time()) == (5.0, clock.time())

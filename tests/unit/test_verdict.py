@@ -34,6 +34,15 @@ def test_crash_loop_with_nothing_running_is_critical() -> None:
     assert (some.severity, some.short_text) == ("warn", "crash-looping (1 unhealthy, 2 running)")
 
 
+def test_drained_endpoint_is_max_workers_0_not_a_crash_loop() -> None:
+    """After a drain (max 0) unhealthy workers still listed start no more: no crash loop."""
+    v = judge(health(0, unhealthy=3), None, info(wmax=0), now=NOW)
+    assert (v.kind, v.severity, v.short_text) == ("max_zero", "info", "max workers 0")
+    assert any("unhealthy" in r for r in v.reasons)  # still said in the reasoning
+    queued = judge(health(4, unhealthy=2), None, info(wmax=0), now=NOW)
+    assert (queued.kind, queued.severity) == ("max_zero", "critical")
+
+
 def test_no_gpus_when_throttled_and_nothing_serves() -> None:
     v = judge(health(2, throttled=4), None, info(wmax=5), now=NOW)
     assert (v.kind, v.severity, v.short_text) == ("no_gpus", "warn", "no GPUs (4 throttled)")
@@ -71,6 +80,16 @@ def test_retry_storm_from_job_records() -> None:
     assert judge(health(0, idle=1), None, info(), now=NOW, jobs=old).kind == "ok"
     long_id = [JobRecord("0123456789abcdef-u1", "e", JobStatus.IN_PROGRESS, retries=3)]
     assert judge(health(0), None, info(), now=NOW, jobs=long_id).short_text == "retry storm (job 01234567… re-run 3x)"
+
+
+def test_retry_storm_explains_the_unhealthy_workers_and_ends_with_a_cancel() -> None:
+    """A job that kills every worker it meets leaves unhealthy workers: the verdict names
+    the job (the lever is to cancel it), not a crash loop; once cancelled it is over."""
+    poison = JobRecord("job-p", "e", JobStatus.IN_QUEUE, retries=5, updated_at=NOW)
+    v = judge(health(3, unhealthy=2, running=1), None, info(), now=NOW, jobs=[poison])
+    assert v.short_text == "retry storm (job job-p re-run 5x)"
+    cancelled = JobRecord("job-p", "e", JobStatus.CANCELLED, retries=5, finished_at=NOW - 5)
+    assert judge(health(0, idle=1), None, info(), now=NOW, jobs=[cancelled]).kind == "ok"
 
 
 def test_stuck_in_progress_flag() -> None:

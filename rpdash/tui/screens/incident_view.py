@@ -16,13 +16,15 @@ from typing import Any
 from rpdash.services.alerts import AlertEvent, AlertKind
 from rpdash.services.events import ConnState, HealthEvent
 from rpdash.tui.guard import guarded
-from rpdash.tui.incident_feed import IncidentFeed, alert_line
+from rpdash.tui.incident_feed import IncidentFeed, alert_line, unhealthy_listed
 from rpdash.tui.screens.parts import DashboardPart
 from rpdash.tui.widgets.bars import StatusBar
 from rpdash.tui.widgets.health import HealthTable
 
 #: seconds between two job-metric feeds (failure rate, oldest queued) of one endpoint
 JOBS_EVERY_S = 10.0
+#: seconds (hold clock) between two worker-list reads of one endpoint during an incident
+WORKERS_EVERY_S = 5.0
 
 
 class IncidentsMixin(DashboardPart):
@@ -30,6 +32,8 @@ class IncidentsMixin(DashboardPart):
 
     _feed: IncidentFeed | None = None
     _jobs_fed_at: float = 0.0
+    #: when (hold clock) the worker list of each endpoint was last asked for
+    _workers_read_at: dict[str, float] | None = None
 
     @property
     def incident_feed(self) -> IncidentFeed:
@@ -53,9 +57,21 @@ class IncidentsMixin(DashboardPart):
         with contextlib.suppress(Exception):
             if not app.control_plane.local_url:
                 control = app.control_plane
-        return IncidentFeed(getattr(settings, "alerts", None), app.clock, write=app.write_terminal,
+        return IncidentFeed(getattr(settings, "alerts", None), self._hold_clock(), write=app.write_terminal,
                             news=self._alert_news, store=store, defer=self._in_thread,
                             secret=secret, control=control)
+
+    def _hold_clock(self) -> Any:
+        """The clock of the alert hold times: the simulator's when rpdash watches one that
+        runs faster than real time (``app.hold_clock``, which a test sets, or the demo's),
+        so "30 s" means 30 simulated seconds; else the app's clock."""
+        from rpdash.services.incidents import HoldClock
+
+        app = self._app
+        sim = getattr(app, "hold_clock", None)
+        if sim is None:
+            sim = getattr(getattr(getattr(app, "backend", None), "demo_env", None), "clock", None)
+        return app.clock if sim is None else HoldClock(sim, app.clock)
 
     def _in_thread(self, fn: Any) -> None:
         """Database writes off the UI thread."""
@@ -77,6 +93,36 @@ class IncidentsMixin(DashboardPart):
         ep = ev.endpoint_id
         feed.on_health(ev, name=self.names.get(ep))
         self._show_verdict(ep, ev)
+        self._want_workers(ev)
+
+    def _want_workers(self, ev: HealthEvent) -> None:
+        """Unhealthy workers: read the worker list (not more often than WORKERS_EVERY_S),
+        so that the next verdict can tell a bad release (outdated workers still serving)
+        from a crash loop; and again when the list no longer agrees with the health."""
+        cp = self.incident_feed.control
+        if cp is None or ev.health is None:
+            return
+        ep = ev.endpoint_id
+        cached = cp.cached_workers(ep)
+        listed = unhealthy_listed(cached) if cached is not None else 0
+        unhealthy = ev.health.workers.unhealthy
+        if not unhealthy and not listed:
+            return
+        if cp.workers_fresh(ep) and (cached is None or listed == unhealthy):
+            return  # read (or refused) lately, and nothing says the list is out of date
+        now = self.incident_feed.incidents.clock.now()
+        if self._workers_read_at is None:
+            self._workers_read_at = {}
+        if now - self._workers_read_at.get(ep, float("-inf")) < WORKERS_EVERY_S:
+            return
+        self._workers_read_at[ep] = now
+
+        async def read() -> None:
+            with contextlib.suppress(Exception):
+                await cp.workers(ep, fresh=True)
+                self._rejudge(ep, ev)
+
+        self.app.run_worker(read(), group="incident-workers", exit_on_error=False)
 
     def _show_verdict(self, ep: str, ev: HealthEvent | None = None) -> None:
         feed = self.incident_feed
@@ -100,13 +146,22 @@ class IncidentsMixin(DashboardPart):
     def tick_incidents(self) -> None:
         """1 Hz: alert hold times; every JOBS_EVERY_S the job records feed the job rules."""
         feed = self.incident_feed
-        now = self._app.clock.now()
+        now = feed.incidents.clock.now()
         if now - self._jobs_fed_at >= JOBS_EVERY_S:
             self._jobs_fed_at = now
             jobs = list(getattr(self.session, "jobs", {}).values())
-            for ep in self.query_one(HealthTable).views:
+            table = self.query_one(HealthTable)
+            for ep, view in table.views.items():
                 feed.on_jobs(ep, [r for r in jobs if r.endpoint_id == ep], name=self.names.get(ep))
+                ev = view.event
+                if ev is not None and ev.state is not ConnState.PAUSED:
+                    self._rejudge(ep, ev)  # a retry storm or a stuck job shows at once
         feed.tick()
+
+    def _rejudge(self, ep: str, ev: HealthEvent) -> None:
+        """The verdict again on the last health event (new job records or worker list)."""
+        self.incident_feed.on_health(ev, name=self.names.get(ep))
+        self._show_verdict(ep, ev)
 
     def _alert_news(self, ev: AlertEvent) -> None:
         label = self.names.get(ev.endpoint_id, ev.endpoint_id)
