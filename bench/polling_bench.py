@@ -22,8 +22,8 @@ grows N times, so on a small machine N > 2 measures the machine more than the sc
 
 ``--pickup fifo,batch,random`` runs the whole comparison once per pickup order (how the
 simulated workers take queued jobs; RunPod does not promise FIFO). rpdash's Session keeps
-its default queue-position strategy (``FifoPositions``, which self-corrects when the order
-is not FIFO) in every mode; ``--positions unordered`` swaps in ``UnorderedPositions`` to
+its default queue-position strategy (``FifoPositions``, which self-corrects per endpoint
+when the order is not FIFO: that lane then infers no starts from the order) in every mode; ``--positions unordered`` swaps in ``UnorderedPositions`` to
 compare. ``--endpoints N`` spreads the jobs and the workers over N
 endpoints (issue 16: 10,000 live jobs across 20 endpoints). ``--sdk-share F`` gives the
 runpod-python side only that share of the jobs (it opens one poll loop per job).
