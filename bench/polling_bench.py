@@ -22,8 +22,8 @@ grows N times, so on a small machine N > 2 measures the machine more than the sc
 
 ``--pickup fifo,batch,random`` runs the whole comparison once per pickup order (how the
 simulated workers take queued jobs; RunPod does not promise FIFO). rpdash's Session keeps
-its default queue-position strategy (``FifoPositions``, which self-corrects when the order
-is not FIFO) in every mode; ``--positions unordered`` swaps in ``UnorderedPositions`` to
+its default queue-position strategy (``FifoPositions``, which self-corrects per endpoint
+when the order is not FIFO: that lane then infers no starts from the order) in every mode; ``--positions unordered`` swaps in ``UnorderedPositions`` to
 compare. ``--endpoints N`` spreads the jobs and the workers over N
 endpoints (issue 16: 10,000 live jobs across 20 endpoints). ``--sdk-share F`` gives the
 runpod-python side only that share of the jobs (it opens one poll loop per job).
@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import time
@@ -112,6 +113,11 @@ def finish_times(sim: SimServer) -> dict[str, float]:
         return out
 
     return sim.call(grab)
+
+
+def _not_before_zero(x: float) -> float:
+    """0 for a negative lag (already on screen); NaN stays NaN (never seen)."""
+    return x if x != x else max(0.0, x)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -223,9 +229,10 @@ async def run_rpdash(args: argparse.Namespace, pickup: str) -> dict[str, Any]:
         "lag_p95_submitting": pct(early, 0.95),
         "lag_p95_after": pct(late, 0.95),
         "finished_submitting": len(early),
-        # from its finish, or from when it was selected if it had finished before that
-        "selected_lag": (seen.get(selected, float("nan"))
-                         - max(fin.get(selected, float("nan")), t_selected)),  # fmt: skip
+        # from its finish, or from when it was selected if it had finished before that (0
+        # when its end was already on screen at the selection)
+        "selected_lag": _not_before_zero(seen.get(selected, float("nan"))
+                                         - max(fin.get(selected, float("nan")), t_selected)),
         "status_req_submitting": status_submitting,
         "status_req": counter.ops["status"],
         "status_sync_req": counter.ops["status-sync"],
@@ -234,6 +241,7 @@ async def run_rpdash(args: argparse.Namespace, pickup: str) -> dict[str, Any]:
         "http_429": counter.throttled(),
         "http_429_run": counter.throttled("run"),
         "run_resubmits": run_retries,
+        "poll_concurrency": session.tracker.concurrency,
         "probes": stats.probes,
         "deferred": stats.deferred,
     }
@@ -318,7 +326,9 @@ async def run_sdk(args: argparse.Namespace, pickup: str) -> dict[str, Any]:
 
 
 def show(r: dict[str, Any]) -> None:
-    print(f"\n== {r['who']} [pickup {r['pickup']}, {r['endpoints']} endpoint(s), "
+    print(f"\n== {time.strftime('%H:%M:%S', time.gmtime())} UTC, load average "
+          f"{os.getloadavg()[0]:.2f} after this run")
+    print(f"== {r['who']} [pickup {r['pickup']}, {r['endpoints']} endpoint(s), "
           f"{r['workers']} workers{', ' + r['positions'] if 'positions' in r else ''}]: "
           f"{r['jobs']} jobs, noticed {r['noticed']}, wall {r['wall_s']:.1f} s "
           f"(submitting took {r['submit_s']:.1f} s)")  # fmt: skip

@@ -23,6 +23,20 @@ Limits come from runpod-api.md section 7.1 (per user, per endpoint, per operatio
 lists ``/status``, ``/status-sync`` and ``/stream`` on one row; we count them together, which
 is the conservative reading. ``/health`` and ``/retry`` are not listed: we pick our own values
 (health 1000/10 s, retry like cancel), a choice, not a documented fact.
+
+**Writes keep to their share.** The requests that change something (``/run``, ``/cancel``,
+``/retry``, ``/purge-queue``: ``WRITE_GROUPS``) may hold at most ``WRITE_CONCURRENCY`` of the
+client's in-flight slots together, whatever the caller asks for and on however many
+endpoints. Without it a burst of submissions (10,000 jobs on 20 endpoints: each endpoint's
+/run window has room, so nothing paces them) fills the slots and the loop: the server
+answers in arrival order, so status polls got 8 of every 72 answers and the jobs that
+finished during the burst were seen a minute late (bench/README.md section 3). Every
+request in flight also costs the client CPU (httpx's pool scans its connections on each
+request), so fewer in flight make each one cheaper. The price: a big burst of submissions
+takes longer (10,000 on 20 endpoints in the bench: 137 s instead of 115 s). Reads
+(``/status``, ``/health``) and long-polls are not in this share: polling keeps the rest of
+the slots and its own documented rate window (``/status`` 2000 per 10 s, separate from
+``/run``'s).
 """
 
 from __future__ import annotations
@@ -47,6 +61,11 @@ DEFAULT_MAX_CONCURRENCY = 100
 WINDOW_MARGIN = 0.05
 #: The margin applies to limits of at least this many requests per period.
 MARGIN_FROM = 20
+#: Pacing groups of the requests that change something, and how many of them may be in
+#: flight together across all endpoints (module docstring: "Writes keep to their share").
+#: 16 is ~100 submissions/s at a 150 ms round trip: one endpoint's /run limit.
+WRITE_GROUPS = frozenset({"run", "cancel", "retry", "purge-queue"})
+WRITE_CONCURRENCY = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,48 +153,60 @@ class SlidingWindow:
 
 
 class _Slot:
-    """Async context manager: operation concurrency cap, then the rate window, then the global
-    bound. The rate wait happens while holding only the operation's own cap, so a slow
-    operation (purge: 2 per 10 s) never holds a global slot while it waits."""
+    """Async context manager: operation concurrency cap, then the rate window, then the write
+    share (writes only), then the global bound. The rate wait happens while holding only the
+    operation's own cap, so a slow operation (purge: 2 per 10 s) never holds a global slot
+    while it waits, and /run calls waiting for their window hold no write-share slot."""
 
-    __slots__ = ("_sem", "_window", "_global")
+    __slots__ = ("_sem", "_window", "_global", "_share")
 
     def __init__(
         self,
         sem: asyncio.Semaphore | None,
         window: SlidingWindow | None,
         global_sem: asyncio.Semaphore,
+        share: asyncio.Semaphore | None = None,
     ) -> None:
         self._sem = sem
         self._window = window
         self._global = global_sem
+        self._share = share
 
     async def __aenter__(self) -> None:
         sem = self._sem
+        share = self._share
         if sem is not None:
             await sem.acquire()
+        took_share = False
         try:
             window = self._window
-            if window is not None:
-                cell = await window.acquire()
-                await self._global.acquire()
+            cell = await window.acquire() if window is not None else None
+            if share is not None:
+                await share.acquire()
+                took_share = True
+            await self._global.acquire()
+            if cell is not None and window is not None:
                 window.sent(cell)
-            else:
-                await self._global.acquire()
         except BaseException:
+            if took_share and share is not None:
+                share.release()
             if sem is not None:
                 sem.release()
             raise
 
     async def __aexit__(self, *exc: object) -> None:
         self._global.release()
+        if self._share is not None:
+            self._share.release()
         if self._sem is not None:
             self._sem.release()
 
 
 class Pacer:
-    """Per (endpoint, operation group) rate windows and concurrency caps, plus one global
-    bound on requests in flight. ``enabled=False`` keeps only the global bound."""
+    """Per (endpoint, operation group) rate windows and concurrency caps, one share of the
+    in-flight slots for all writes (``write_concurrency``, at most ``max_concurrency``) and
+    one global bound on requests in flight. ``enabled=False`` keeps only the global bound
+    and the write share."""
 
     def __init__(
         self,
@@ -184,12 +215,15 @@ class Pacer:
         enabled: bool = True,
         limits: dict[str, OpLimit] | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        write_concurrency: int = WRITE_CONCURRENCY,
     ) -> None:
         self._clock = clock
         self.enabled = enabled
         self.limits = dict(DEFAULT_LIMITS if limits is None else limits)
         self.max_concurrency = max_concurrency
+        self.write_concurrency = max(1, min(int(write_concurrency), max_concurrency))
         self._global: asyncio.Semaphore | None = None
+        self._writes: asyncio.Semaphore | None = None
         self._slots: dict[tuple[str, str], _Slot] = {}
 
     def slot(self, endpoint_id: str, op: str) -> _Slot:
@@ -208,13 +242,18 @@ class Pacer:
     def _make(self, group: str) -> _Slot:
         if self._global is None:
             self._global = asyncio.Semaphore(self.max_concurrency)
+        share = None
+        if group in WRITE_GROUPS:
+            if self._writes is None:
+                self._writes = asyncio.Semaphore(self.write_concurrency)
+            share = self._writes
         lim = self.limits.get(group) if self.enabled else None
         if lim is None:
-            return _Slot(None, None, self._global)
+            return _Slot(None, None, self._global, share)
         sem = asyncio.Semaphore(lim.concurrent) if lim.concurrent else None
         margin = WINDOW_MARGIN if lim.requests >= MARGIN_FROM else 0.0
         window = SlidingWindow(lim.requests, lim.period, self._clock, margin)
-        return _Slot(sem, window, self._global)
+        return _Slot(sem, window, self._global, share)
 
 
 def backoff_delay(attempt: int, *, rng: random.Random | None = None) -> float:

@@ -35,6 +35,7 @@ from rpdash.services.events import Event, HealthEvent, ProblemEvent, Sink
 from rpdash.services.health import HealthPoller, safe_emit
 from rpdash.services.streams import StreamFollower
 from rpdash.services.tracking import JobBook, JobTracker, TrackerStats
+from rpdash.services.tracking.tracker import POLL_CONCURRENCY
 from rpdash.services.validation import check_endpoint_id, check_job_id
 
 log = logging.getLogger("rpdash.services.session")
@@ -69,7 +70,7 @@ class Session:
         status_interval: float = 2.0,
         readonly: bool = False,
         history_limit: int = HISTORY_LIMIT,
-        concurrency: int = 8,
+        concurrency: int = POLL_CONCURRENCY,
         runsync_wait_ms: int | None = None,
         metrics_retention_s: float | None = 30 * 86400.0,
         poll_health: bool = True,

@@ -40,8 +40,13 @@ Safety net and self-correction: a queued job is still checked now and then (``ma
 N / 2 s)``, never more than ``max_blind`` = 120 s apart), so a FIFO assumption broken by
 some other cause costs time, never a lost job. When the order proves wrong (a job the lane
 thought started answers IN_QUEUE: workers pick in batches or at random), the lane's queued
-jobs are checked at least every ``max_step`` for the next ``disorder_memory`` seconds, so
-a finish is then shown at most about ``max_step`` after it happens. A job re-run by the
+jobs are checked at least every ``max_step`` for the next ``disorder_memory`` seconds, and
+the lane stops inferring starts from the order meanwhile (health counts, probes and "the
+jobs before a started one started too" would all mark the wrong jobs started, and each
+wrong mark costs a poll that answers IN_QUEUE), so a finish is then shown about
+``max_step`` after it happens, or later when the lane's request budget cannot poll every
+queued job that often (2,000 queued jobs every 10 s is 200 requests/s: the documented
+/status limit of one endpoint). A job re-run by the
 platform (back in the queue after running) leaves the lane: its new place is unknown.
 """
 
@@ -180,7 +185,7 @@ class FifoPositions:
         if j.ordered and rec.delay_ms is not None and status_started(status):
             self._anchor(j, start_from_record(rec, now, self.host.clock))
         if rec.terminal or status is JobStatus.IN_PROGRESS:
-            if j.ordered:
+            if j.ordered and lane.disorder_until <= now:  # FIFO: the ones before it started
                 self._imply_started_before(lane, lane.index(j), now, lane.queue_evidence_at)
                 lane.note_started(j.key)
             if probe:
@@ -253,7 +258,7 @@ class FifoPositions:
         lane.health_prev_at, lane.health_at = lane.health_at, now
         lane.health_cur = cur
         started = len(snapshot) - jobs.inQueue  # at most inQueue of ours are still queued
-        if started > 0:
+        if started > 0 and lane.disorder_until <= now:  # which ones: only FIFO can tell
             base = lane.health_prev_at if lane.health_prev_at is not None else -math.inf
             upto = bisect.bisect_right(lane.keys, snapshot[started - 1].key)
             self._imply_started_before(lane, upto, now, base)
@@ -307,7 +312,7 @@ class FifoPositions:
                         self._start_health(lane, now)
                 else:
                     nxt = lane.next_health
-        if not lane.probe_in_flight:
+        if not lane.probe_in_flight and lane.disorder_until <= now:  # probes assume FIFO
             if now >= lane.next_probe:
                 if self.sched.has_slot():
                     self._start_probe(lane, now)

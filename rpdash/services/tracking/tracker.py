@@ -44,6 +44,13 @@ from rpdash.services.tracking.selected import SelectedJobFollower
 
 _KEEP: Any = object()  # track(owner=...) default: leave the owner as it is
 
+#: Status/health requests the tracker keeps in flight at most. A bound on requests in
+#: flight is a bound on the rate only through the answer time (rate = in flight / answer
+#: time): 8 held polling to ~10/s while a submit burst made answers take 0.6 s, and the
+#: jobs that finished meanwhile waited in the ready queue (bench/README.md section 3). The
+#: rate itself is bounded per endpoint by ``max_rate`` and the client's /status window.
+POLL_CONCURRENCY = 32
+
 
 class JobTracker:
     """Refreshes the live jobs' records (see the package docstring for the scheduler).
@@ -58,7 +65,7 @@ class JobTracker:
         sink: Sink,
         clock: Clock | None = None,
         interval: float = 2.0,
-        concurrency: int = 8,
+        concurrency: int = POLL_CONCURRENCY,
         *,
         book: JobBook | None = None,
         min_interval: float = 0.5,
