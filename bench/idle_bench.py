@@ -174,8 +174,24 @@ def measure_hello(seconds: float, warmup: float = 3.0) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ soak
 
+#: the in-process simulator's allocations (a RunPod stand-in keeping its own jobs)
+_NOT_SIM = tracemalloc.Filter(False, "*/rpdash/sim/*")
 
-async def soak(minutes: float, scale: float, top_n: int = 8) -> dict[str, Any]:
+
+def _heap_mb(snap: Any) -> tuple[float, float]:
+    """(traced MB, traced MB outside the simulator's modules)."""
+    total = sum(st.size for st in snap.statistics("filename"))
+    ours = sum(st.size for st in snap.filter_traces([_NOT_SIM]).statistics("filename"))
+    return total / 1e6, ours / 1e6
+
+
+
+async def soak(minutes: float, scale: float, top_n: int = 8, *,
+               demo: bool = False) -> dict[str, Any]:
+    """``demo``: the demo scenario (its background traffic inside the simulator) and
+    rpdash's DemoTraffic (a tracked job every 2-6 simulated seconds, at most 12 live) on
+    the scaled clock, instead of idle5 and a job every 20 s; tracemalloc snapshots at
+    simulated hours 1, 12 and the end, and the growth sites between the first and the last."""
     sys.path.insert(0, str(ROOT))
     from rpdash.api.client import RunPodClient
     from rpdash.core.clock import ScaledClock
@@ -186,7 +202,8 @@ async def soak(minutes: float, scale: float, top_n: int = 8) -> dict[str, Any]:
     from rpdash.tui.backend import StaticBackend
 
     clock = ScaledClock(scale)
-    sim = SimServer(api_key=KEY, scenario="idle5", clock=clock).start()
+    sim = SimServer(api_key=KEY, scenario="demo" if demo else "idle5", clock=clock).start()
+    endpoints = list(sim.endpoints) if demo else ENDPOINTS
     tmp = tempfile.TemporaryDirectory()
     store = HistoryStore(Path(tmp.name) / "history.sqlite3", clock=clock)
     client = RunPodClient(KEY, sim.base_url, clock=clock)
@@ -197,11 +214,15 @@ async def soak(minutes: float, scale: float, top_n: int = 8) -> dict[str, Any]:
             await self.session.start()
             return self.session
 
-    session = Session(client=client, store=store, endpoints=ENDPOINTS, sink=lambda e: None,
+    session = Session(client=client, store=store, endpoints=endpoints, sink=lambda e: None,
                       clock=clock)
     app = RpdashApp(backend=Backend(session), clock=clock)
     samples: list[tuple[float, float, float, int]] = []
     submitted = 0
+    marks: list[tuple[float, float, float, int]] = []  # (hour, traced MB, RSS MB, jobs)
+    mark_hours = [h for h in (1.0, 12.0) if h * 60 < minutes]
+    snaps: list[Any] = []
+    traffic: Any = None
     try:
         async with app.run_test(size=(160, 50)) as pilot:
             while app.dashboard is None:
@@ -210,6 +231,11 @@ async def soak(minutes: float, scale: float, top_n: int = 8) -> dict[str, Any]:
             gc.collect()
             tracemalloc.start(1)
             snap0 = tracemalloc.take_snapshot()
+            if demo:
+                from rpdash.services.demo import DemoTraffic
+
+                traffic = DemoTraffic(session, clock)
+                traffic_task = asyncio.create_task(traffic.run())
             t_start = clock.now()
             wall0 = time.perf_counter()
             next_job = t_start
@@ -217,7 +243,14 @@ async def soak(minutes: float, scale: float, top_n: int = 8) -> dict[str, Any]:
             end = t_start + minutes * 60
             while clock.now() < end:
                 now = clock.now()
-                if now >= next_job:
+                if mark_hours and now - t_start >= mark_hours[0] * 3600:
+                    gc.collect()
+                    snap = tracemalloc.take_snapshot()
+                    marks.append((mark_hours.pop(0), *_heap_mb(snap), rss_mb(os.getpid()),
+                                  len(session.jobs), len(traffic.submitted) if traffic else 0))
+                    if not snaps:
+                        snaps.append(snap)
+                if not demo and now >= next_job:
                     try:
                         await session.submit(ENDPOINTS[submitted % 5],
                                              {"mock_delay": 2.0, "mock_return": submitted})
@@ -227,16 +260,27 @@ async def soak(minutes: float, scale: float, top_n: int = 8) -> dict[str, Any]:
                     next_job += 20
                 if now >= next_sample:
                     cur, _ = tracemalloc.get_traced_memory()
+                    if traffic is not None:
+                        submitted = len(traffic.submitted)
                     samples.append((now - t_start, cur / 1e6, rss_mb(os.getpid()), submitted))
                     next_sample += 60
                 await pilot.pause(0.1)
+            if traffic is not None:
+                traffic.stop()
+                traffic_task.cancel()
+                submitted = len(traffic.submitted)
             await pilot.pause(1.0)
             gc.collect()
             cur, peak = tracemalloc.get_traced_memory()
             samples.append((clock.now() - t_start, cur / 1e6, rss_mb(os.getpid()), submitted))
             wall = time.perf_counter() - wall0
+            last = tracemalloc.take_snapshot()
+            marks.append(((clock.now() - t_start) / 3600, *_heap_mb(last), rss_mb(os.getpid()),
+                          len(session.jobs), submitted))
             top = [(str(st.traceback), st.size_diff / 1e6, st.count_diff) for st in
-                   tracemalloc.take_snapshot().compare_to(snap0, "lineno")[:top_n]]
+                   last.filter_traces([_NOT_SIM]).compare_to(
+                       (snaps[0] if snaps else snap0).filter_traces([_NOT_SIM]),
+                       "lineno")[:top_n]]
             tracemalloc.stop()
             rows = app.dashboard.query_one("#jobs").row_count if app.dashboard else -1
             await app.action_quit()
@@ -270,6 +314,11 @@ async def soak(minutes: float, scale: float, top_n: int = 8) -> dict[str, Any]:
         "rss_end_mb": final[2],
         "samples": samples,
         "top_growth": top,
+        "top_growth_since": "hour 1" if snaps else "start",
+        #: (simulated hour, traced MB, of it not the simulator's, RSS MB, jobs the session
+        #: holds, jobs submitted by then)
+        "marks": marks,
+        "traffic": "demo" if demo else "idle5 + a job every 20 s",
     }
 
 
@@ -286,6 +335,9 @@ def main() -> None:
                     help="idle CPU of a hello-world Textual app (0: skip)")
     ap.add_argument("--soak-minutes", type=float, default=60)
     ap.add_argument("--soak-scale", type=float, default=60)
+    ap.add_argument("--soak-hours", type=float, default=0,
+                    help="a long soak instead: this many simulated hours of the demo's "
+                         "traffic (e.g. 24 with --soak-scale 600)")
     ap.add_argument("--skip-cpu", action="store_true")
     ap.add_argument("--skip-soak", action="store_true")
     ap.add_argument("--json", action="store_true")
@@ -306,7 +358,9 @@ def main() -> None:
             print(f"anchor, hello-world Textual app idle: {h['cpu_pct']:.2f} % of a core over "
                   f"{h['seconds']:.0f} s", flush=True)
     if not a.skip_soak:
-        out["soak"] = asyncio.run(soak(a.soak_minutes, a.soak_scale))
+        long = a.soak_hours > 0
+        out["soak"] = asyncio.run(soak(a.soak_hours * 60 if long else a.soak_minutes,
+                                       a.soak_scale, demo=long))
         if not a.json:
             s = out["soak"]
             print(f"soak: {s['simulated_minutes']:g} simulated min in {s['wall_s']:.0f} s wall, "
@@ -315,7 +369,12 @@ def main() -> None:
                   f"job); RSS {s['rss_start_mb']:.1f} -> {s['rss_end_mb']:.1f} MB")
             for t, tr, rss, n in s["samples"][:: max(1, len(s["samples"]) // 8)]:
                 print(f"   t={t / 60:5.1f} min  traced {tr:7.2f} MB  RSS {rss:6.1f} MB  jobs {n}")
-            print("   largest growth by allocation site:")
+            for h, tr, ours, rss, n, sent in s["marks"]:
+                print(f"   hour {h:5.1f}: traced {tr:7.2f} MB ({ours:7.2f} MB outside the "
+                      f"simulator)  RSS {rss:6.1f} MB  jobs held {n}, submitted {sent} "
+                      f"({s['traffic']})")
+            print(f"   largest growth outside the simulator, by allocation site (since "
+                  f"{s['top_growth_since']}):")
             for where, mb, count in s["top_growth"]:
                 print(f"     {mb:+7.2f} MB {count:+8d} blocks  {where}")
     if a.json:
