@@ -47,8 +47,11 @@ LEVELS = (None, "info", "warn", "error")
 
 
 class LogsScreen(ModalScreen[None]):
+    # An opaque screen: its box covers the terminal, and a translucent one (ModalScreen's
+    # default) makes every frame render the whole dashboard behind it, dimmed
+    # (BackgroundScreen: a third of the time of L, W and M and their escapes).
     DEFAULT_CSS = """
-    LogsScreen { align: center middle; }
+    LogsScreen { align: center middle; background: $background; }
     #logs-box { width: 100%; height: 100%; background: $surface; border: thick $accent 60%;
                 padding: 0 1; }
     #logs-head { height: 2; }

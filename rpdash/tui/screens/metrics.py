@@ -109,7 +109,7 @@ class MetricsScreen(ModalScreen[None]):
     """Metrics of every watched endpoint (the current one first)."""
 
     DEFAULT_CSS = """
-    MetricsScreen { align: center middle; }
+    MetricsScreen { align: center middle; background: $background; }
     #metrics-box { width: 100%; height: 100%; background: $surface; border: thick $accent 60%;
                    padding: 0 1; }
     #metrics-head { height: auto; margin-bottom: 1; }

@@ -39,7 +39,7 @@ STATUS_STYLE = {
 
 class WorkersScreen(ModalScreen[None]):
     DEFAULT_CSS = """
-    WorkersScreen { align: center middle; }
+    WorkersScreen { align: center middle; background: $background; }
     #workers-box { width: 100%; height: 100%; background: $surface; border: thick $accent 60%;
                    padding: 0 1; }
     #workers-head { height: auto; }
