@@ -43,8 +43,9 @@ def test_rpdash_help_imports_no_textual_and_nothing_heavy():
         from rpdash.cli import main
         for argv in (["--help"], ["run", "--help"], ["logs", "--help"]):
             assert main(argv) == 0
-        heavy = sorted(m for m in sys.modules if m == "rpdash.config"
-                       or m.split(".")[0] in {"textual", "rich", "httpx", "pydantic", "asyncio"})
+        heavy = sorted(m for m, mod in sys.modules.items() if mod is not None and (
+                       m == "rpdash.config"
+                       or m.split(".")[0] in {"textual", "rich", "httpx", "pydantic", "asyncio"}))
         print("HEAVY=" + ",".join(heavy), file=sys.stderr)
         """
     )

@@ -27,6 +27,10 @@ def main(argv: list[str] | None, state: State) -> int:
     """Parse ``argv``, run the command, return its exit code; never raises."""
     from rpdash.cli.parser import build_parser
 
+    # httpx imports its own command line (click, rich.syntax, pygments: ~25-40 ms) unless
+    # that import fails, and then defines a stub; rpdash never runs httpx's command line.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

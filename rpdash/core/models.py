@@ -74,7 +74,7 @@ TERMINAL_STATUSES = _TERMINAL
 class _Loose(BaseModel):
     """Base for response models: keeps unknown keys, ignores nothing."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
     def raw(self) -> dict[str, Any]:
         """The JSON-able dict as the server sent it (unknown keys included)."""
@@ -263,7 +263,7 @@ RESULT_RETENTION_RUNSYNC_S = 60
 
 
 class Policy(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     executionTimeout: int | None = Field(
         default=None, ge=EXECUTION_TIMEOUT_MIN_MS, le=EXECUTION_TIMEOUT_MAX_MS
@@ -276,7 +276,7 @@ class Policy(BaseModel):
 
 
 class S3Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     accessId: str
     accessSecret: str
@@ -291,7 +291,7 @@ class S3Config(BaseModel):
 class RunRequest(BaseModel):
     """The body of ``/run`` and ``/runsync``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     input: dict[str, Any]
     webhook: str | None = None

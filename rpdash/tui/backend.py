@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rpdash.core.errors import RpdashError
 from rpdash.core.redact import mask
-from rpdash.core.models import Policy, PurgeResult
-from rpdash.core.records import JobRecord
-from rpdash.services.events import HealthEvent, Sink
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (pydantic models: not needed before the first frame)
     from rpdash.config import Settings
+    from rpdash.core.models import Policy, PurgeResult
+    from rpdash.core.records import JobRecord
+    from rpdash.services.events import HealthEvent, Sink
 
 
 class SessionLike(Protocol):
