@@ -152,10 +152,13 @@ def bench_startup(quick: bool) -> list[dict[str, Any]]:
     r = run_json("startup_bench.py", "--json", "--repeat", "3" if quick else "7")
     clean = all(r["no_textual"].values())
     return [
-        row("4 start-up: rpdash --demo to the dashboard's first frame (pty)", r["demo_s"], "s",
-            "<= 0.6 s and <= 1.5x anchor", r["hello_s"], "hello-world Textual app, same pty",
-            r["demo_s"] / r["hello_s"], r["demo_s"] <= 0.6 and r["ratio"] <= 1.5,
-            note=f"first frame (starting screen) {r['demo_first_frame_s']:.2f} s"),
+        row("4 start-up: rpdash --demo to the dashboard's panes (pty)", r["demo_s"], "s",
+            "<= 1.5x anchor", r["hello_s"], "hello-world Textual app, same pty",
+            r["demo_s"] / r["hello_s"], r["ratio"] <= 1.5,
+            note=f"first frame of any kind {r['demo_first_frame_s']:.2f} s"),
+        row("4 start-up: rpdash --demo to live numbers (first ok health row)",
+            r.get("demo_live_s", r["demo_s"]), "s", "<= 0.6 s", None, "", None,
+            r.get("demo_live_s", r["demo_s"]) <= 0.6),
         row("4 start-up: --help, --version, status, health import Textual", 0 if clean else 1,
             "", "never", None, "", None, clean,
             measured_text="no" if clean else "YES: " + ",".join(
