@@ -29,6 +29,7 @@ from textual.widgets.data_table import (
     RowDoesNotExist,
 )
 
+from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.tui.format import fmt_age, fmt_ms, preview
 from rpdash.tui.widgets.cell_cache import CellCache
@@ -45,6 +46,9 @@ from rpdash.tui.widgets.job_cells import (
 )
 from rpdash.tui.widgets.lazy_rows import LazyRows
 from rpdash.tui.widgets.quick_cells import QuickCells
+
+#: the statuses of a finished job (``JobRecord.terminal``, for a loop over 10,000 records)
+_FINISHED = frozenset(s for s in JobStatus if s.terminal)
 
 
 class JobRows(InPlaceCells, LazyRows, QuickCells, OneLineRows, DataTable[Any]):
@@ -236,10 +240,12 @@ class JobRows(InPlaceCells, LazyRows, QuickCells, OneLineRows, DataTable[Any]):
             job_id = rec.job_id
             old = known.get(job_id)
             known[job_id] = rec
+            # rec.terminal, inlined (10,000 property calls cost ~2 ms)
             if old is None:
-                active += not rec.terminal
-            elif old.status != rec.status or old.expired != rec.expired:
-                active += (not rec.terminal) - (not old.terminal)
+                active += not (rec.expired or rec.status in _FINISHED)
+            elif old.status is not rec.status or old.expired != rec.expired:
+                active += ((old.expired or old.status in _FINISHED)
+                           - (rec.expired or rec.status in _FINISHED))
             if not every and not self.matches(rec):
                 if job_id in shown:
                     removed.append(job_id)
