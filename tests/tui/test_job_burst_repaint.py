@@ -120,3 +120,23 @@ async def test_the_switcher_line_follows_a_burst_without_a_layout(monkeypatch):
         session.sink(JobsEvent([r.copy(status=S.COMPLETED) for r in recs[:120]]))
         await wait_for(pilot, lambda: "180 active" in text_of(switcher), what="the new count")
         assert asked == []
+
+
+async def test_the_output_header_names_the_job_again_after_showing_none():
+    """The header skips a redraw of the same text; showing no job in between must not
+    leave the placeholder up when the same job comes back."""
+    app, _, recs = queued(3)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await started(app, pilot)
+        viewer = dash.query_one(OutputViewer)
+        head = dash.query_one("#out-head")
+        await wait_for(pilot, lambda: viewer.job is not None, what="a job shown")
+        rec = viewer.job
+        await pilot.pause()
+        assert rec.job_id in text_of(head)
+        viewer.show_job(None)
+        await pilot.pause()
+        assert "Select a job" in text_of(head)
+        viewer.show_job(rec)
+        await pilot.pause()
+        assert rec.job_id in text_of(head) and "Select a job" not in text_of(head)

@@ -335,6 +335,7 @@ class OutputViewer(Vertical, can_focus=False):
         rec = self.job
         head = self.query_one("#out-head", Static)
         if rec is None:
+            self._shown_head = None
             update_in_place(head, Text("Select a job in the jobs pane (alt+2) to see its output.",
                                        style="dim"))
             return
