@@ -77,6 +77,5 @@ class ConnectionStatusMixin(DashboardPart):
         paused = bool(getattr(self.session, "paused", False))
         bar.set_connections((v.event for v in health.views.values()), paused)
         jobs = self.query_one(JobTable)
-        active = sum(1 for r in jobs.records.values() if not r.terminal)
-        bar.set_jobs(active, len(jobs.records), len(jobs.marked))
+        bar.set_jobs(jobs.active, len(jobs.records), len(jobs.marked))  # kept by apply()
         self.query_one(TopBar).set_paused(paused)

@@ -148,5 +148,4 @@ def _health_summary(health: HealthTable) -> str:
 
 
 def _jobs_summary(jobs: JobTable) -> str:
-    active = sum(1 for r in jobs.records.values() if not r.terminal)
-    return f"{active} active"
+    return f"{jobs.active} active"

@@ -206,7 +206,9 @@ class StatusBar(Static):
         key = (t.plain, tuple(str(s.style) for s in t.spans))
         if key != self._key:
             self._key = key
-            self.update(t)
+            # one line high by its CSS, as wide as the screen: its size never changes, so
+            # no layout of the screen (a burst of job changes redraws this line only)
+            self.update(t, layout=False)
 
 
 class LineInput(InOrderKeys, Input):

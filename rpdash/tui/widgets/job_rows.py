@@ -29,6 +29,7 @@ from textual.widgets.data_table import (
     RowDoesNotExist,
 )
 
+from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.tui.format import fmt_age, fmt_ms, preview
 from rpdash.tui.widgets.cell_cache import CellCache
@@ -46,6 +47,9 @@ from rpdash.tui.widgets.job_cells import (
 from rpdash.tui.widgets.lazy_rows import LazyRows
 from rpdash.tui.widgets.quick_cells import QuickCells
 
+#: the statuses of a finished job (``JobRecord.terminal``, for a loop over 10,000 records)
+_FINISHED = frozenset(s for s in JobStatus if s.terminal)
+
 
 class JobRows(InPlaceCells, LazyRows, QuickCells, OneLineRows, DataTable[Any]):
     """Jobs of the session as rows: filtered, scoped, sorted, marked; cells on demand."""
@@ -58,6 +62,9 @@ class JobRows(InPlaceCells, LazyRows, QuickCells, OneLineRows, DataTable[Any]):
         #: endpoint id -> display name
         self.names: dict[str, str] = dict(names or {})
         self.records: dict[str, JobRecord] = {}
+        #: how many of ``records`` are not finished, kept as records come and go (the
+        #: status bar says it after every burst: no scan of 10,000 records for it)
+        self.active = 0
         #: job id -> the plain cell values shown (None: listed, not formatted yet)
         self._shown: dict[str, tuple[Any, ...] | None] = {}
         self._cells = CellCache()  # formatted cells per job, reused when re-listed
@@ -228,10 +235,17 @@ class JobRows(InPlaceCells, LazyRows, QuickCells, OneLineRows, DataTable[Any]):
         removed: list[str] = []
         known, shown, stale = self.records, self._shown, self._stale
         every = self.scope_endpoint is None and not self.filter_text  # no test per job
+        active = self.active
         for rec in records:
             job_id = rec.job_id
             old = known.get(job_id)
             known[job_id] = rec
+            # rec.terminal, inlined (10,000 property calls cost ~2 ms)
+            if old is None:
+                active += not (rec.expired or rec.status in _FINISHED)
+            elif old.status is not rec.status or old.expired != rec.expired:
+                active += ((old.expired or old.status in _FINISHED)
+                           - (rec.expired or rec.status in _FINISHED))
             if not every and not self.matches(rec):
                 if job_id in shown:
                     removed.append(job_id)
@@ -245,6 +259,7 @@ class JobRows(InPlaceCells, LazyRows, QuickCells, OneLineRows, DataTable[Any]):
                 if old.submitted_at != rec.submitted_at:
                     time_moved = True
             stale.add(job_id)
+        self.active = active
         for job_id in removed:
             self._remove(job_id)
         if added:
@@ -283,7 +298,8 @@ class JobRows(InPlaceCells, LazyRows, QuickCells, OneLineRows, DataTable[Any]):
 
     def forget(self, job_ids: Iterable[str]) -> None:
         for job_id in job_ids:
-            self.records.pop(job_id, None)
+            if (rec := self.records.pop(job_id, None)) is not None and not rec.terminal:
+                self.active -= 1
             self.marked.discard(job_id)
             if job_id in self._shown:
                 self._remove(job_id)

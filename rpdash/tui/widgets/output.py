@@ -38,6 +38,7 @@ from rpdash.tui.format import (
 )
 from rpdash.tui.messages import Flash
 from rpdash.tui.widgets.job_cells import job_status_text
+from rpdash.tui.widgets.steady import update_in_place
 from rpdash.tui.widgets.wrapping import StreamText, wrap_stream
 
 __all__ = ["OutputViewer", "StreamLog", "wrap_stream"]
@@ -188,6 +189,7 @@ class OutputViewer(Vertical, can_focus=False):
         self.stream_done = False
         self.stream_note: str | None = None
         self._shown_final: Any = object()
+        self._shown_head: Text | None = None
         #: a finished job's estimated cost in USD (None: unknown), set by the screen
         self.cost_of: Callable[[JobRecord], float | None] | None = None
 
@@ -333,7 +335,9 @@ class OutputViewer(Vertical, can_focus=False):
         rec = self.job
         head = self.query_one("#out-head", Static)
         if rec is None:
-            head.update(Text("Select a job in the jobs pane (alt+2) to see its output.", style="dim"))
+            self._shown_head = None
+            update_in_place(head, Text("Select a job in the jobs pane (alt+2) to see its output.",
+                                       style="dim"))
             return
         # line 1: which job and its state (the id cut to the width); line 2: follow state
         # and details, wrapped in a narrow pane rather than cut (the counts are at its end)
@@ -362,14 +366,16 @@ class OutputViewer(Vertical, can_focus=False):
             t.append(f"  chunks {self.next_seq}", style="dim")
         if self.stream_note:
             t.append("  " + inert(self.stream_note, one_line=True), style="yellow")
-        head.update(t)
+        if t != self._shown_head:  # a burst that does not change what it says: no repaint
+            self._shown_head = t
+            update_in_place(head, t)  # a layout only if its height changes
 
     def _render_final(self) -> None:
         rec = self.job
         body = self.query_one("#out-final-body", Static)
         box = self.query_one("#out-final", VerticalScroll)
         if rec is None:
-            body.update("")
+            update_in_place(body, "")
             return
         key = (rec.status, rec.expired, id(rec.output), rec.error, id(rec.progress))
         if key == self._shown_final:
@@ -393,7 +399,7 @@ class OutputViewer(Vertical, can_focus=False):
             parts.append(render_value(rec.progress))
         elif not rec.terminal:
             if self.log_widget.display:  # the stream says it all
-                body.update("")
+                update_in_place(body, "")
                 box.display = False
                 return
             parts.append(Text(_PENDING_NOTE.get(rec.status, f"{rec.status}: no output yet"),
@@ -405,7 +411,7 @@ class OutputViewer(Vertical, can_focus=False):
                 parts.append(Text("RunPod no longer has this job (expired)", style="dim"))
         elif rec.output is None and not rec.error:
             parts.append(Text("(no output)", style="dim"))
-        body.update(Group(*parts))
+        update_in_place(body, Group(*parts))  # a layout only if its height changes
         box.display = True
 
     # ------------------------------------------------------------------ actions

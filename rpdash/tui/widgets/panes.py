@@ -47,7 +47,9 @@ class PaneSwitcher(Static):
         self._key = key
         self.shown = shown
         self.summaries = dict(summaries)
-        self.update(self._render_line())
+        # one line high, as wide as the screen: a new summary never changes its size, so
+        # no layout of the screen (it changes with every burst of job status changes)
+        self.update(self._render_line(), layout=False)
 
     def _render_line(self) -> Text:
         """The line with every summary that fits: the output's goes first, then the
