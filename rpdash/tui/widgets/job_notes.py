@@ -26,6 +26,7 @@ from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
 from rpdash.services.events import ConnState
 from rpdash.tui.format import inert
+from rpdash.tui.widgets.steady import update_in_place
 
 if TYPE_CHECKING:
     from rpdash.tui.control_plane import ControlPlane
@@ -189,7 +190,10 @@ class JobNotes(Static):
             t.append("\n")
             t.append(mark, style=style)
             t.append(inert(sentence, one_line=True), style=style if severity == "error" else "")
-        self.update(t)
+        if self.display:
+            update_in_place(self, t)  # the 1 Hz tick's new wait: no layout unless it grows
+        else:
+            self.update(t)
         self.display = True
 
     @property

@@ -31,7 +31,7 @@ from textual.widgets.data_table import (
 
 from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
-from rpdash.tui.format import fmt_age, fmt_ms, preview
+from rpdash.tui.format import fmt_job_age, fmt_ms, preview
 from rpdash.tui.widgets.cell_cache import CellCache
 from rpdash.tui.widgets.cells import InPlaceCells
 from rpdash.tui.widgets.fast_rows import OneLineRows
@@ -162,7 +162,7 @@ class JobRows(InPlaceCells, LazyRows, QuickCells, OneLineRows, DataTable[Any]):
             rec.job_id,
             (rec.status, rec.expired, rec.retries, rec.stuck_progress,
              self.pending.get(rec.job_id)),
-            fmt_age(now - rec.submitted_at) if rec.submitted_at else "-",
+            fmt_job_age(now, rec.submitted_at) if rec.submitted_at else "-",
             rec.endpoint_id,
             fmt_ms(rec.delay_ms),
             fmt_ms(rec.execution_ms),
