@@ -193,7 +193,10 @@ def diagnose(
             "max_reached",
             {"live": live, "max": wmax},
         ))  # fmt: skip
-    elif waiting and wmax is not None and live >= wmax and initializing < live:  # not a cold start
+    # not a cold start, and more jobs wait than the idle and starting workers will take
+    # (fewer is a moment's dispatch, e.g. the first jobs while workers boot): max is what holds them
+    elif (waiting and wmax is not None and live >= wmax and initializing < live
+          and int(queued or 0) > idle + initializing):  # fmt: skip
         out.append(Finding(
             "warn",
             f"max workers ({wmax}) reached: no more workers will start; the queue waits for "
