@@ -50,8 +50,8 @@ from rpdash.core.models import (
 from rpdash.core.records import JobRecord
 from rpdash.services.expiry import SENT_WITH
 from rpdash.services.tracking import EXPIRED_MESSAGE, JobBook, JobTracker
-from rpdash.services.tracking.quirks import cleared_changes, still_stuck
 from rpdash.services.tracking.notfound import endpoint_gone_message, is_ambiguous
+from rpdash.services.tracking.quirks import cleared_changes, still_stuck
 from rpdash.services.validation import (
     body_size,
     build_request,

@@ -134,16 +134,15 @@ class JobRequests:
 
     def _cancel_stuck(self, job: SimJob) -> SimJob:
         """A job left IN_PROGRESS by a late progress update (runpod-python issue 250) is, to
-        RunPod, an IN_PROGRESS job: ``/cancel`` makes it CANCELLED like any other and it
-        leaves the endpoint's in-progress jobs; its worker was freed when it finished, so
-        nothing is stopped, and its final ``output`` stays. [unconfirmed]: RunPod's real
-        answer to cancelling such a job is not documented (runpod-api.md 5.2, 6.6); this
-        is the simulator's choice, the documented behaviour for an IN_PROGRESS job."""
-        ep = self._eps[job.endpoint_id]
+        RunPod, an IN_PROGRESS job: ``/cancel`` makes it CANCELLED like any other. Its
+        worker was freed when it finished, so nothing is stopped; its final ``output``
+        stays; the counters keep it once, as completed (the simulator never counted it in
+        ``inProgress`` while stuck). [unconfirmed]: RunPod's real answer to cancelling such
+        a job is not documented (runpod-api.md 5.2, 6.6); this is the simulator's choice,
+        the documented behaviour for an IN_PROGRESS job."""
         job.status = CANCELLED
         job.stuck = False  # the stuck state is over
         job.ended_at = job.ended_at if job.ended_at is not None else self.now()
-        del ep  # counted once, as completed when it finished
         self.cancel_event(job.end_ev)
         job.end_ev = self.schedule(job.retention_s, self._on_expire, job, job.attempt)
         self._notify(job)
