@@ -18,7 +18,9 @@ size, ids, policy ranges, webhook URL; the read-only switch) and raises ``Invali
 - **cancel** of several jobs, at most 8 at a time (the documented cancel concurrency is 20):
   each answer is a record or the error for that job. The final state is what the API says:
   when the answer is not a plain ``CANCELLED`` for a live job (the job had already ended,
-  or the server said something else), the job's status is read again.
+  or the server said something else), the job's status is read again. A job rpdash shows
+  COMPLETED* (finished, RunPod still said IN_PROGRESS) stays COMPLETED with its output; a
+  ``CANCELLED`` answer notes it cleared at RunPod (``tracking/quirks.py``).
 - **retry**: ``/retry`` puts the same id back in the queue; its output and error are cleared
   and the tracker follows it again from the back of the FIFO. A 404 says nothing about what
   is missing: ``/health`` (asked once per endpoint per 30 s) tells an expired job (marked
@@ -49,6 +51,7 @@ from rpdash.core.records import JobRecord
 from rpdash.services.expiry import SENT_WITH
 from rpdash.services.tracking import EXPIRED_MESSAGE, JobBook, JobTracker
 from rpdash.services.tracking.notfound import endpoint_gone_message, is_ambiguous
+from rpdash.services.tracking.quirks import cleared_changes, still_stuck
 from rpdash.services.validation import (
     body_size,
     build_request,
@@ -306,6 +309,10 @@ class Actions:
         if rec is None:
             raise InvalidInput(f"job {job_id} is not in the job list: watch it first")
         ref = await self.client.cancel(rec.endpoint_id, job_id)
+        if still_stuck(rec):  # finished, RunPod still said IN_PROGRESS: the cancel clears it
+            if ref.status is JobStatus.CANCELLED:
+                return self.book.change(job_id, **cleared_changes(rec, self.clock.time())) or rec
+            raise RpdashError(f"RunPod answered {ref.status} and may still report job {job_id} IN_PROGRESS")
         ambiguous = ref.status is not JobStatus.CANCELLED or rec.terminal
         new: JobRecord | None = None
         if ambiguous:

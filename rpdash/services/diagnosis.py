@@ -32,8 +32,9 @@ With more context (all optional) it also reads:
 - a bad release: new workers unhealthy while outdated ones still serve the old release;
 - recent job records (``jobs``): a job re-run again and again (``retries``, a worker dying
   on it) and a job flagged as stuck IN_PROGRESS after it finished (the tracker's
-  ``JobRecord.stuck_progress``, which it sets while showing the job COMPLETED; ``stuck`` /
-  ``stuck_in_progress`` attributes or ``extra["stuck"]`` from other sources; all optional).
+  ``JobRecord.stuck_progress``, which it sets while showing the job COMPLETED, until a
+  cancel clears it at RunPod; ``stuck`` / ``stuck_in_progress`` attributes or
+  ``extra["stuck"]`` from other sources; all optional).
 
 Inputs may be missing (None): each check uses what it has. Findings carry the numbers
 they were built from in ``data`` (for short texts such as the verdict's).
@@ -47,6 +48,7 @@ from typing import Any
 
 from rpdash.core.models import Health, JobStatus
 from rpdash.core.records import JobRecord
+from rpdash.services.tracking.quirks import still_stuck
 
 SEVERITIES = ("error", "warn", "info")
 #: a cold start longer than this is worth a warning (seconds)
@@ -193,7 +195,10 @@ def diagnose(
             "max_reached",
             {"live": live, "max": wmax},
         ))  # fmt: skip
-    elif waiting and wmax is not None and live >= wmax and initializing < live:  # not a cold start
+    # not a cold start, and more jobs wait than the idle and starting workers will take
+    # (fewer is a moment's dispatch, e.g. the first jobs while workers boot): max is what holds them
+    elif (waiting and wmax is not None and live >= wmax and initializing < live
+          and int(queued or 0) > idle + initializing):  # fmt: skip
         out.append(Finding(
             "warn",
             f"max workers ({wmax}) reached: no more workers will start; the queue waits for "
@@ -375,7 +380,8 @@ def _job_findings(jobs: Iterable[Any], now: float) -> list[Finding]:
         if retries >= RETRY_STORM_MIN and (worst is None or retries > worst[0]):
             worst = (retries, job_id)
         extra = getattr(j, "extra", None)
-        recognised = bool(getattr(j, "stuck_progress", False))  # finished, shown COMPLETED
+        # finished, shown COMPLETED*, and RunPod still says IN_PROGRESS (no cancel cleared it)
+        recognised = still_stuck(j)
         flagged = (getattr(j, "stuck", False) or getattr(j, "stuck_in_progress", False)
                    or (isinstance(extra, dict) and extra.get("stuck")))  # fmt: skip
         if recognised or (flagged and status is JobStatus.IN_PROGRESS):

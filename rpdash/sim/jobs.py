@@ -123,11 +123,29 @@ class JobRequests:
 
     def cancel(self, endpoint_id: str, job_id: str) -> SimJob:
         job = self.job(endpoint_id, job_id)
+        if job.stuck and job.status == IN_PROGRESS:
+            return self._cancel_stuck(job)
         if job.status == IN_PROGRESS and job.worker is not None:
             self._log(self._eps[job.endpoint_id], job.worker, "info",
                       f"job {job.id} cancelled; stopping it", job.id)  # fmt: skip
-        if job.status in (IN_QUEUE, IN_PROGRESS) and not job.stuck:
+        if job.status in (IN_QUEUE, IN_PROGRESS):
             self._finish(job, CANCELLED)
+        return job
+
+    def _cancel_stuck(self, job: SimJob) -> SimJob:
+        """A job left IN_PROGRESS by a late progress update (runpod-python issue 250) is, to
+        RunPod, an IN_PROGRESS job: ``/cancel`` makes it CANCELLED like any other. Its
+        worker was freed when it finished, so nothing is stopped; its final ``output``
+        stays; the counters keep it once, as completed (the simulator never counted it in
+        ``inProgress`` while stuck). [unconfirmed]: RunPod's real answer to cancelling such
+        a job is not documented (runpod-api.md 5.2, 6.6); this is the simulator's choice,
+        the documented behaviour for an IN_PROGRESS job."""
+        job.status = CANCELLED
+        job.stuck = False  # the stuck state is over
+        job.ended_at = job.ended_at if job.ended_at is not None else self.now()
+        self.cancel_event(job.end_ev)
+        job.end_ev = self.schedule(job.retention_s, self._on_expire, job, job.attempt)
+        self._notify(job)
         return job
 
     def retry(self, endpoint_id: str, job_id: str) -> SimJob:

@@ -170,3 +170,14 @@ def test_nothing_to_say_when_stored_pending_or_cancelled() -> None:
     assert result_state(done(status=JobStatus.IN_PROGRESS, finished_at=None), NOW) is ResultState.PENDING
     assert result_state(done(status=JobStatus.CANCELLED), NOW) is ResultState.NO_RESULT
     assert describe(done(output=1), NOW) is None
+
+
+def test_jobs_the_idle_and_starting_workers_at_max_will_take_are_no_max_reached() -> None:
+    """A moment's queue while workers at max boot or pick up jobs (the first jobs of the
+    stuck-progress scenario: 2 queued, 2 of 3 workers still starting) is no incident."""
+    out = diagnose(health(2, initializing=2, running=1), None, info(wmax=3), None, NOW)
+    assert "max_reached" not in causes(out)
+    out = diagnose(health(1, idle=1, running=2), None, info(wmax=3), None, NOW)
+    assert "max_reached" not in causes(out)
+    out = diagnose(health(3, initializing=1, idle=1, running=1), None, info(wmax=3), None, NOW)
+    assert "max_reached" in causes(out)  # one more than they take: max holds it

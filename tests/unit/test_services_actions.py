@@ -217,6 +217,23 @@ async def test_cancel_of_a_finished_job_reports_what_the_api_says(rig: Rig) -> N
     assert res.status is JobStatus.COMPLETED
 
 
+async def test_cancel_of_a_completed_star_job_clears_it_at_runpod_and_keeps_it_completed(rig: Rig) -> None:
+    """A job rpdash shows COMPLETED* (RunPod still says IN_PROGRESS after it finished): the
+    cancel goes to RunPod; rpdash keeps it COMPLETED with its output and notes it cleared."""
+    from rpdash.services.tracking.quirks import CLEARED_KEY, still_stuck
+
+    a = await rig.actions.submit("ep", {"mock_delay": 1})
+    await rig.clock.advance(5, step=0.1)
+    rig.book.change(a.job_id, stuck_progress=True, output={"frames": 3})
+    n = rig.api.calls["cancel"]
+    (jid, res), = await rig.actions.cancel([a.job_id])
+    assert rig.api.calls["cancel"] == n + 1
+    assert res.status is JobStatus.COMPLETED and res.output == {"frames": 3} and res.stuck_progress
+    assert res.extra[CLEARED_KEY] == rig.clock.time() and not still_stuck(res)
+    rig.book.flush()
+    assert rig.store.get(a.job_id).extra[CLEARED_KEY] == rig.clock.time()  # kept in the history
+
+
 async def test_retry_requeues_the_same_id(rig: Rig) -> None:
     a = await rig.actions.submit("ep", {"mock_error": True, "mock_delay": 1})
     await rig.clock.advance(5, step=0.1)

@@ -249,7 +249,27 @@ def test_late_progress_update_leaves_finished_job_in_progress() -> None:
     eng.advance(60)
     assert view(eng, job)["executionTime"] == 1500  # frozen: it ended
     assert health(eng)["jobs"]["completed"] == 1 and health(eng)["jobs"]["inProgress"] == 0
-    assert eng.cancel("e", job.id).status == "IN_PROGRESS"  # nothing to stop
+
+
+def test_a_stuck_job_is_cancelled_like_any_in_progress_job_and_keeps_its_output() -> None:
+    """The operator's lever for a job left IN_PROGRESS (issue 250): RunPod's /cancel."""
+    eng = make(cfg(late_progress_chance=1.0))
+    job = submit(eng, mock_delay=0.5, mock_return="final",
+                 mock_progress={"updates": ["1/2", "2/2"], "wait_time": 0.5})  # fmt: skip
+    eng.advance(3)
+    assert job.stuck and view(eng, job)["status"] == "IN_PROGRESS"
+    assert eng.cancel("e", job.id).status == "CANCELLED"
+    v = view(eng, job)
+    assert v["status"] == "CANCELLED" and v["output"] == "final" and v["executionTime"] == 1500
+    assert not job.stuck  # over: no job of the endpoint is stuck IN_PROGRESS any more
+    h = health(eng)["jobs"]
+    assert h["completed"] == 1 and h["inProgress"] == 0  # counted once, as it finished
+    # the endpoint goes on serving; the cancelled job is kept as long as a finished one
+    other = submit(eng, mock_delay=0.5)
+    eng.advance(3)
+    assert view(eng, other)["status"] == "COMPLETED"
+    eng.advance(3600)
+    assert eng.find_job("e", job.id) is None
 
 
 def test_jobs_without_progress_updates_never_get_stuck() -> None:

@@ -103,6 +103,22 @@ def test_stuck_in_progress_flag() -> None:
     assert judge(health(0), None, info(), now=NOW, jobs=[seen]).kind == "stuck_job"
 
 
+def test_stuck_job_verdict_ends_once_a_cancel_cleared_it_at_runpod() -> None:
+    """The lever (RunPod's /cancel of the job it still reports IN_PROGRESS) ends the
+    incident: the record stays COMPLETED* with its output, the verdict is ok again; a
+    second stuck job still IN_PROGRESS there keeps it."""
+    from rpdash.services.tracking.quirks import cleared_changes
+
+    seen = JobRecord("job-u", "e", JobStatus.COMPLETED, stuck_progress=True, output={"frames": 3},
+                     finished_at=NOW - 5)  # fmt: skip
+    cleared = seen.copy(**cleared_changes(seen, NOW))
+    assert cleared.status is JobStatus.COMPLETED and cleared.output == {"frames": 3}
+    assert judge(health(0), None, info(), now=NOW, jobs=[cleared]).kind == "ok"
+    other = JobRecord("job-v", "e", JobStatus.COMPLETED, stuck_progress=True, finished_at=NOW - 5)
+    v = judge(health(0), None, info(), now=NOW, jobs=[cleared, other])
+    assert (v.kind, v.short_text) == ("stuck_job", "stuck job (job-v IN_PROGRESS after finishing)")
+
+
 def test_bad_release_beats_crash_loop() -> None:
     ws = [worker("UNHEALTHY"), worker("RUNNING", stale=True, wid="o1"), worker("IDLE", stale=True, wid="o2")]
     v = judge(health(2, unhealthy=1, running=1, idle=1), ws, info(), now=NOW)

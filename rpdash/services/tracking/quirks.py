@@ -12,6 +12,12 @@
   (and only such answers between them) therefore mean the job ended (``stuck_after_completion``): it is recorded as COMPLETED
   with ``stuck_progress`` set, and never polled again. Detection takes the first such
   answer plus one more check (``confirm_gap`` after it at the latest).
+- **Clearing a stuck job.** To RunPod such a job is still IN_PROGRESS; the operator's lever
+  is ``/cancel`` (RunPod's answer for it is [unconfirmed]; runpod-api.md 5.2). A cancel
+  RunPod accepts ends the stuck state there; rpdash keeps the record COMPLETED with its
+  output (the work finished; CANCELLED would count it as lost in the metrics and tell the
+  operator the result is gone) and notes when it was cleared (``extra[CLEARED_KEY]``,
+  :func:`cleared_changes`); :func:`still_stuck` is then False.
 """
 
 from __future__ import annotations
@@ -76,6 +82,26 @@ def stuck_changes(job: Job, now_wall: float) -> dict[str, Any]:
         "stuck_progress": True,
         "finished_at": now_wall,
     }
+
+
+#: ``JobRecord.extra`` key: when a cancel cleared a stuck job at RunPod (wall epoch seconds)
+CLEARED_KEY = "stuck_cleared_at"
+
+
+def still_stuck(rec: Any) -> bool:
+    """A job rpdash recognised as stuck that RunPod still reports IN_PROGRESS (duck-typed:
+    ``stuck_progress`` and ``extra``)."""
+    if not getattr(rec, "stuck_progress", False):
+        return False
+    extra = getattr(rec, "extra", None)
+    return not (isinstance(extra, dict) and extra.get(CLEARED_KEY))
+
+
+def cleared_changes(rec: JobRecord, now_wall: float) -> dict[str, Any]:
+    """The record changes once RunPod accepted the cancel of a stuck job: status COMPLETED
+    and the output kept, the time it was cleared noted."""
+    return {"status": JobStatus.COMPLETED, "extra": {**rec.extra, CLEARED_KEY: now_wall},
+            "updated_at": now_wall}
 
 
 def confirm_gap(interval: float) -> float:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from rpdash.core.records import JobRecord
+from rpdash.services.tracking.quirks import still_stuck
 from rpdash.tui.actions import is_destructive
 from rpdash.tui.format import inert, plural, short_id
 from rpdash.tui.guard import guarded
@@ -116,13 +117,22 @@ class JobActionsMixin(DashboardPart):
 
     def _do_cancel(self, ids: list[str]) -> None:
         jobs = self.query_one(JobTable)
-        live = [r for j in ids if (r := jobs.records.get(j)) is not None and not r.terminal]
+        # a COMPLETED* job finished, but RunPod still reports it IN_PROGRESS: cancel it there
+        live = [r for j in ids if (r := jobs.records.get(j)) is not None
+                and (not r.terminal or still_stuck(r))]  # fmt: skip
         if not live:
             self.app.notify("Nothing to cancel: the selected jobs have finished",
                             severity="warning", timeout=4)
             return
         body = self._jobs_body(f"Cancel {plural(len(live), 'job')}?", live)
-        body.append("\nQueued jobs are removed; running jobs are told to stop.")
+        stuck = sum(1 for r in live if still_stuck(r))
+        if stuck < len(live):
+            body.append("\nQueued jobs are removed; running jobs are told to stop.")
+        if stuck:
+            it = "it" if stuck == 1 else "them"
+            body.append(f"\n{plural(stuck, 'COMPLETED* job')} finished, but RunPod still reports "
+                        f"{it} IN_PROGRESS (a late progress update): cancelling clears {it} there. "
+                        "rpdash keeps the output it has.")
         skipped = len(ids) - len(live)
         if skipped:
             are = "is" if skipped == 1 else "are"
@@ -200,8 +210,13 @@ class JobActionsMixin(DashboardPart):
         if changed:
             self.on_jobs(changed)
         jobs.clear_marks()
-        if changed:
-            self.flash(f"Cancelled {plural(len(changed), 'job')}")
+        cleared = [r for r in changed if r.stuck_progress]
+        if cleared:
+            what = (short_id(cleared[0].job_id, 40) if len(cleared) == 1
+                    else plural(len(cleared), "COMPLETED* job"))
+            self.flash(f"Cleared {what} at RunPod by cancel (COMPLETED here, output kept)")
+        if len(changed) > len(cleared):
+            self.flash(f"Cancelled {plural(len(changed) - len(cleared), 'job')}")
         if failed:
             self.app.notify("Not cancelled: " + inert("; ".join(failed[:3]), one_line=True),
                             severity="error", timeout=8, markup=False)

@@ -28,6 +28,7 @@ from textual.widgets import Log, Static
 
 from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
+from rpdash.services.tracking.quirks import still_stuck
 from rpdash.tui.actions import bindings_for
 from rpdash.tui.format import (
     chunk_text,
@@ -348,8 +349,10 @@ class OutputViewer(Vertical, can_focus=False):
         t.append(clip(inert(rec.job_id, one_line=True), max(room, 8)), style="bold")
         t.append("\n")
         if rec.stuck_progress:  # first on its line: a narrow pane must not cut it off
-            t.append("* finished; RunPod still says IN_PROGRESS (late progress update)  ",
-                     style="yellow")
+            t.append("* finished; RunPod still says IN_PROGRESS (late progress update)  "
+                     if still_stuck(rec) else
+                     "* finished; it stayed IN_PROGRESS at RunPod, cleared at RunPod by cancel  ",
+                     style="yellow")  # fmt: skip
         if self.log_widget.display:  # following only means something for a stream
             self.log_widget.follow_label(t)
             t.append("  ")
