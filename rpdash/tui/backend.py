@@ -198,6 +198,11 @@ class LiveBackend:
             endpoints = list(self.demo_env.endpoints)
             self.base_url = base_url
             allow_http = True
+            if getattr(s, "account_worker_cap", None) is None:
+                # the simulated account's cap is ours to know (a real account's is not
+                # readable: the setting, or learnt from a refused scale-up)
+                with contextlib.suppress(Exception):
+                    s.account_worker_cap = self.demo_env.sim.engine.account_max_workers
 
         def on_retry(exc: Any, delay: float, n: int, most: int) -> None:
             # the client retries transient failures itself: say so while it waits
@@ -219,7 +224,10 @@ class LiveBackend:
                                    max_retries=DASHBOARD_MAX_RETRIES)
         if not self.demo:
             self.client = self._keyed(self.client, base_url, allow_http)
-        self.store = self._open_store()
+        # an incident drill keeps its own history: the jobs of another scenario's simulator
+        # (gone now) would only say "endpoint not found" here
+        scenario = self.demo_world["scenario"] if self.demo else "demo"
+        self.store = self._open_store(prefix="" if scenario == "demo" else f"{scenario}-")
         retention = getattr(s, "retention_seconds", None)
         if retention:
             with contextlib.suppress(Exception):

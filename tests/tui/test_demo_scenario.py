@@ -84,6 +84,10 @@ async def test_demo_crashloop_shows_the_crashloop_endpoints(demo_home):
         sim = app.backend.demo_env.sim
         assert sim.call(lambda: sim.engine.endpoint("broken").cfg.pickup) == "random"
         assert not app.internal_errors
+        # a drill keeps its own history (another scenario's jobs would say "not found")
+        assert app.backend.store.path.name.startswith("crashloop-")
+        # the simulated account's cap is known: the worker-cap verdict can be given
+        assert app.settings.account_worker_cap == sim.engine.account_max_workers
 
 
 async def test_every_demo_run_gets_fresh_job_ids_even_with_one_seed():
