@@ -25,7 +25,7 @@ from rpdash.core.clock import Clock, RealClock
 from rpdash.services.alerts import AlertEngine, AlertEvent, AlertKind, AlertRules, oldest_queued_age
 from rpdash.services.events import ConnState, HealthEvent
 from rpdash.services.snapshots import EndpointSnapshot, SnapshotBoard
-from rpdash.services.verdict import Verdict, VerdictBook, judge, severity_rank
+from rpdash.services.verdict import Verdict, VerdictBook, drained_verdict, judge, severity_rank
 
 log = logging.getLogger("rpdash.services.incidents")
 
@@ -100,6 +100,7 @@ class Incidents:
         jobs: Iterable[Any] | None = None,
         account_cap: int | None = None,
         workers_elsewhere: int | None = None,
+        drained: bool = False,
     ) -> IncidentUpdate:
         """A health poller's event, with what else is known of the endpoint (the worker
         list, its settings, its recent job records, the account's cap): see
@@ -122,6 +123,8 @@ class Incidents:
         verdict = judge(event.health, workers, endpoint_info, now=now, jobs=jobs, problem=problem,
                         rate_limited=limited, account_cap=account_cap,
                         workers_elsewhere=workers_elsewhere)  # fmt: skip
+        if drained:
+            verdict = drained_verdict(verdict)
         before = self.book.get(ep)
         verdict = self.book.update(ep, verdict)
         changed = before is None or (before.kind, before.severity) != (verdict.kind, verdict.severity)

@@ -31,6 +31,9 @@ max_workers     ``max workers reached (5/5)``                         warn
 retry_storm     ``retry storm (job X re-run 4x)``                     warn
 stuck_job       ``stuck job (X IN_PROGRESS after finishing)``         warn
 slow_start      ``slow cold start (12 min 5 s)``                      warn
+drained         ``drained (:restore)``                                info (max workers 0
+                                                                      after a drain from
+                                                                      rpdash)
 rate_limited    ``rate limited``                                      info (rpdash's own
                                                                       requests wait, the
                                                                       jobs do not)
@@ -127,7 +130,7 @@ _ORDER = {cause: i for i, (cause, _, _) in enumerate(_RULES)}
 #: a job re-run again and again kills the workers it meets: the job, not the image
 _OUTRANKED: dict[str, set[str]] = {"unhealthy": {"max_zero", "retry_storm"}}
 
-KINDS = tuple(kind for _, kind, _ in _RULES) + ("unknown", "ok")
+KINDS = tuple(kind for _, kind, _ in _RULES) + ("drained", "unknown", "ok")
 
 
 def verdict_from_findings(findings: list[Finding], *, queued: int = 0, now: float = 0.0,
@@ -186,6 +189,18 @@ def judge(
     queued = health.jobs.inQueue if health is not None else 0
     known = health is not None or workers is not None or (problem is not None and str(problem) != "connecting")
     return verdict_from_findings(findings, queued=queued, now=now, known=known)
+
+
+def drained_verdict(verdict: Verdict) -> Verdict:
+    """``max workers 0`` on an endpoint the operator drained (its scale is saved for a
+    restore): what they asked for, not an incident. Severity ``info`` (no alert), the text
+    says so and how to undo it; any other verdict is kept (a drained endpoint can still
+    have a rejected key)."""
+    if verdict.kind != "max_zero":
+        return verdict
+    reasons = ["drained from rpdash: its scale is saved; :restore puts it back"] + list(verdict.reasons)
+    return replace(verdict, kind="drained", severity="info", short_text="drained (:restore)",
+                   reasons=reasons)
 
 
 class VerdictBook:

@@ -71,8 +71,11 @@ class IncidentFeed:
         defer: Callable[[Callable[[], None]], None] | None = None,
         secret: str | None = None,
         control: Any = None,
+        drained: Callable[[str], bool] | None = None,
     ) -> None:
         self.control = control
+        #: whether an endpoint is drained from here (its scale saved for a restore)
+        self.drained = drained or (lambda endpoint_id: False)
         self.store = store
         self.events: list[AlertEvent] = []
         self._defer = defer or (lambda fn: fn())
@@ -91,7 +94,7 @@ class IncidentFeed:
         workers, info = self._control_inputs(ev.endpoint_id, ev.health)
         cap = self.control.account_cap() if hasattr(self.control, "account_cap") else None
         update = self.incidents.on_health(ev, name=name, workers=workers, endpoint_info=info,
-                                          account_cap=cap)
+                                          account_cap=cap, drained=self.drained(ev.endpoint_id))
         del self.events[:-KEEP]
         return update
 

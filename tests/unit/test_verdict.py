@@ -155,3 +155,14 @@ def test_book_keeps_since_while_the_kind_holds() -> None:
     assert other.since == NOW + 90
     book.update("f", Verdict("max_workers", "warn", "max workers reached (1/1)", since=NOW))
     assert book.worst() == "warn" and worst_severity([]) == "ok"
+
+
+def test_max_zero_after_a_drain_from_rpdash_is_drained_not_an_incident():
+    from rpdash.services.verdict import Verdict, drained_verdict
+
+    zero = Verdict("max_zero", "critical", "max workers 0", ["max workers is 0"])
+    v = drained_verdict(zero)
+    assert (v.kind, v.severity, v.short_text) == ("drained", "info", "drained (:restore)")
+    assert ":restore" in v.reasons[0] and "max workers is 0" in v.reasons
+    other = Verdict("key_rejected", "critical", "key rejected")
+    assert drained_verdict(other) is other  # a drained endpoint can still have other trouble

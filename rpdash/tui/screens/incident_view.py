@@ -59,7 +59,11 @@ class IncidentsMixin(DashboardPart):
                 control = app.control_plane
         return IncidentFeed(getattr(settings, "alerts", None), self._hold_clock(), write=app.write_terminal,
                             news=self._alert_news, store=store, defer=self._in_thread,
-                            secret=secret, control=control)
+                            secret=secret, control=control, drained=self._drained)
+
+    def _drained(self, endpoint_id: str) -> bool:
+        access = getattr(self, "_scale_access", None)
+        return access is not None and access.saved.get(endpoint_id) is not None
 
     def _hold_clock(self) -> Any:
         """The clock of the alert hold times: the simulator's when rpdash watches one that
