@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.widgets.data_table import ColumnKey, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
 
 class InPlaceCells:
@@ -31,6 +31,17 @@ class InPlaceCells:
         #: not tuples: a burst of 10,000 writes allocates next to nothing for it)
         self._written: dict[str, int] = {}
         self._written_n = 0
+
+    def cursor_row_key(self) -> str | None:
+        """The key of the row under the cursor (None: no rows)."""
+        table: Any = self
+        if table.row_count == 0:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except CellDoesNotExist:
+            return None
+        return row_key.value
 
     def write_cell(self, row_key: str, column: ColumnKey, position: int, value: Any) -> bool:
         """Put ``value`` in the cell of ``column`` (at index ``position``) without a repaint;

@@ -236,13 +236,7 @@ class HealthTable(ReadonlyAware, InPlaceCells, DataTable[Any]):
     # ------------------------------------------------------------------ data
     @property
     def current_endpoint(self) -> str | None:
-        if self.row_count == 0:
-            return None
-        try:
-            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        except CellDoesNotExist:
-            return None
-        return row_key.value
+        return self.cursor_row_key()
 
     def set_current(self, endpoint_id: str) -> None:
         """Make ``endpoint_id`` the one the user is on: the ▶ marker and the cursor are

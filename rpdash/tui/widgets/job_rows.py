@@ -23,11 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from textual.widgets import DataTable
-from textual.widgets.data_table import (
-    CellDoesNotExist,
-    ColumnKey,
-    RowDoesNotExist,
-)
+from textual.widgets.data_table import ColumnKey, RowDoesNotExist
 
 from rpdash.core.models import JobStatus
 from rpdash.core.records import JobRecord
@@ -123,13 +119,7 @@ class JobRows(InPlaceCells, LazyRows, QuickCells, OneLineRows, DataTable[Any]):
     # ------------------------------------------------------------------ queries
     @property
     def current_job_id(self) -> str | None:
-        if self.row_count == 0:
-            return None
-        try:
-            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        except CellDoesNotExist:
-            return None
-        return row_key.value
+        return self.cursor_row_key()
 
     def selected_ids(self) -> list[str]:
         """Marked jobs if any, else the job under the cursor."""
